@@ -1,0 +1,3 @@
+from smsapp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The app factory. Start-up and shutdown read top to bottom in `cleanup_ctx`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from smsapp.access import check_route_table, register_routes
+from smsapp.clock import Clock, SystemClock
+from smsapp.config import Settings
+from smsapp.db import open_database
+from smsapp.keys import CLOCK, DB, SETTINGS
+from smsapp.middleware import access_control, error_shape, request_context
+from smsapp.routes import all_routes
+
+MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # a 50 MB CSV plus its multipart envelope
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[request_context, error_shape, access_control],
+        client_max_size=MAX_REQUEST_BYTES,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    register_routes(app, all_routes())
+    check_route_table(app)
+
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        app[DB] = await open_database(settings.database)
+        yield
+        await app[DB].close()
+
+    app.cleanup_ctx.append(database)
+    return app

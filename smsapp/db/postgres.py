@@ -1,0 +1,87 @@
+"""PostgreSQL through an asyncpg pool. Several app processes may share one server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from smsapp.db import Query, Row, compiled
+
+POOL_MIN = 2
+POOL_MAX = 10
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(
+            kind,
+            encoder=lambda v: json.dumps(v, separators=(",", ":")),
+            decoder=json.loads,
+            schema="pg_catalog",
+        )
+
+
+def _args(names: tuple[str, ...], params: Mapping[str, Any]) -> list[Any]:
+    try:
+        return [params[n] for n in names]
+    except KeyError as exc:
+        raise KeyError(f"query parameter {exc.args[0]!r} was not given") from None
+
+
+def _rowcount(status: str) -> int:
+    tail = status.rsplit(" ", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+class _Conn:
+    dialect = "postgresql"
+
+    def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
+        self._conn = conn
+
+    async def all(self, query: Query, /, **params: Any) -> list[Row]:
+        sql, names = compiled(query, "postgresql")
+        return [dict(r) for r in await self._conn.fetch(sql, *_args(names, params))]
+
+    async def one(self, query: Query, /, **params: Any) -> Row | None:
+        sql, names = compiled(query, "postgresql")
+        row = await self._conn.fetchrow(sql, *_args(names, params))
+        return None if row is None else dict(row)
+
+    async def val(self, query: Query, /, **params: Any) -> Any:
+        sql, names = compiled(query, "postgresql")
+        return await self._conn.fetchval(sql, *_args(names, params))
+
+    async def run(self, query: Query, /, **params: Any) -> int:
+        sql, names = compiled(query, "postgresql")
+        return _rowcount(await self._conn.execute(sql, *_args(names, params)))
+
+    async def run_many(self, query: Query, rows: Sequence[Mapping[str, Any]], /) -> None:
+        sql, names = compiled(query, "postgresql")
+        if rows:
+            await self._conn.executemany(sql, [_args(names, r) for r in rows])
+
+
+class PostgresDatabase(_Conn):
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(pool)
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str) -> PostgresDatabase:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=POOL_MIN, max_size=POOL_MAX, init=_init_connection
+        )
+        return cls(pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield _Conn(conn)
+
+    async def close(self) -> None:
+        await self.pool.close()

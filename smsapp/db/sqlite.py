@@ -1,0 +1,200 @@
+"""SQLite: one writer connection (every write goes through it), a few readers that never wait
+on it (WAL), foreign keys on every connection. One process per file: see `ProcessLock`."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiosqlite
+
+from smsapp.db import DatabaseError, Query, Row, compiled
+
+READERS = 4
+BUSY_TIMEOUT_MS = 5000
+
+
+def _adapt_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime passed to the database: use timezone-aware UTC times")
+    # One fixed format, so that times compare correctly as text.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _convert_timestamp(raw: bytes) -> datetime:
+    value = datetime.fromisoformat(raw.decode())
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+sqlite3.register_adapter(datetime, _adapt_datetime)
+sqlite3.register_adapter(date, lambda d: d.isoformat())
+sqlite3.register_adapter(dict, lambda d: json.dumps(d, separators=(",", ":")))
+sqlite3.register_adapter(list, lambda d: json.dumps(d, separators=(",", ":")))
+sqlite3.register_converter("TIMESTAMPTZ", _convert_timestamp)
+sqlite3.register_converter("DATE", lambda b: date.fromisoformat(b.decode()))
+sqlite3.register_converter("BOOLEAN", lambda b: bool(int(b)))
+sqlite3.register_converter("JSONB", lambda b: json.loads(b))
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+class ProcessLock:
+    """An exclusive lock file beside the database: SQLite is for one serving process."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.path = db_path.with_name(db_path.name + ".lock")
+        self._fh: TextIO | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the process life)
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise DatabaseError(
+                f"another smsapp process (pid {holder}) is already serving {self.path.parent / self.path.stem}. "
+                "SQLite is for one process; to run several, set DATABASE_URL=postgresql://…"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._fh = fh
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+async def _connect(path: Path, *, writer: bool) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(
+        path,
+        isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+        detect_types=sqlite3.PARSE_DECLTYPES,
+    )
+    conn.row_factory = _dict_row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    if writer:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+    else:
+        await conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+class _Conn:
+    """Query methods over one aiosqlite connection."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def all(self, query: Query, /, **params: Any) -> list[Row]:
+        sql, _ = compiled(query, "sqlite")
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())  # type: ignore[arg-type]
+
+    async def one(self, query: Query, /, **params: Any) -> Row | None:
+        sql, _ = compiled(query, "sqlite")
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+            return row  # type: ignore[return-value]
+
+    async def val(self, query: Query, /, **params: Any) -> Any:
+        row = await self.one(query, **params)
+        return None if row is None else next(iter(row.values()))
+
+    async def run(self, query: Query, /, **params: Any) -> int:
+        sql, _ = compiled(query, "sqlite")
+        async with self._conn.execute(sql, params) as cur:
+            return cur.rowcount
+
+    async def run_many(self, query: Query, rows: Sequence[Mapping[str, Any]], /) -> None:
+        sql, _ = compiled(query, "sqlite")
+        await self._conn.executemany(sql, rows)
+
+
+class SqliteDatabase:
+    dialect = "sqlite"
+
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        readers: list[aiosqlite.Connection],
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers = readers
+        for reader in readers:
+            self._readers.put_nowait(reader)
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteDatabase:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, writer=True)
+        readers = [await _connect(path, writer=False) for _ in range(READERS)]
+        return cls(path, writer, readers)
+
+    @asynccontextmanager
+    async def _reader(self) -> AsyncIterator[_Conn]:
+        conn = await self._readers.get()
+        try:
+            yield _Conn(conn)
+        finally:
+            self._readers.put_nowait(conn)
+
+    async def all(self, query: Query, /, **params: Any) -> list[Row]:
+        async with self._reader() as conn:
+            return await conn.all(query, **params)
+
+    async def one(self, query: Query, /, **params: Any) -> Row | None:
+        async with self._reader() as conn:
+            return await conn.one(query, **params)
+
+    async def val(self, query: Query, /, **params: Any) -> Any:
+        async with self._reader() as conn:
+            return await conn.val(query, **params)
+
+    async def run(self, query: Query, /, **params: Any) -> int:
+        async with self.transaction() as tx:
+            return await tx.run(query, **params)
+
+    async def run_many(self, query: Query, rows: Sequence[Mapping[str, Any]], /) -> None:
+        async with self.transaction() as tx:
+            await tx.run_many(query, rows)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Conn(self._writer)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            else:
+                await self._writer.execute("COMMIT")
+
+    async def close(self) -> None:
+        for conn in [self._writer, *self._all_readers]:
+            await conn.close()

@@ -1,0 +1,19 @@
+"""Typed application keys: everything the app shares lives under one of these."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from smsapp.clock import Clock
+from smsapp.config import Settings
+from smsapp.db import Database
+
+if TYPE_CHECKING:
+    from smsapp.access import RouteAccessTable
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Clock)
+DB = web.AppKey("db", Database)
+ROUTE_ACCESS: web.AppKey[RouteAccessTable] = web.AppKey("route_access")

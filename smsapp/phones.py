@@ -1,0 +1,43 @@
+"""Phone numbers, with `phonenumbers` only (pack §6): parse with the row's country (else the
+tenant's default), keep only valid SMS-capable numbers, store E.164."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+SMS_CAPABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+
+
+@dataclass(frozen=True)
+class Normalised:
+    e164: str | None
+    reason: str | None  # missing_phone, unparseable, invalid_number, not_mobile
+
+    @property
+    def ok(self) -> bool:
+        return self.e164 is not None
+
+
+def normalise_phone(raw: str | None, region: str = "AU") -> Normalised:
+    text = (raw or "").strip()
+    if not text:
+        return Normalised(None, "missing_phone")
+    try:
+        number = phonenumbers.parse(text, (region or "AU").upper())
+    except NumberParseException:
+        return Normalised(None, "unparseable")
+    if not phonenumbers.is_valid_number(number):
+        return Normalised(None, "invalid_number")
+    if phonenumbers.number_type(number) not in SMS_CAPABLE:
+        return Normalised(None, "not_mobile")
+    return Normalised(phonenumbers.format_number(number, PhoneNumberFormat.E164), None)
+
+
+def is_alphanumeric_sender(value: str) -> bool:
+    """An alphanumeric sender ID: up to 11 letters, digits or spaces, at least one letter."""
+    return bool(ALPHANUMERIC_SENDER.match(value))

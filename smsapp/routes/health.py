@@ -1,0 +1,44 @@
+"""Liveness and readiness (pack §15)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from smsapp.access import Access, route
+from smsapp.db.migrate import migration_ids
+from smsapp.keys import CLOCK, DB
+
+
+async def healthz(request: web.Request) -> web.Response:
+    now = request.app[CLOCK].now()
+    return web.json_response({"ok": True, "ts": now.isoformat().replace("+00:00", "Z")})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    checks: dict[str, str] = {}
+    try:
+        await db.val("health.ping")
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+        return _ready(request, checks)
+    try:
+        applied = {r["migration_id"] for r in await db.all("health.applied_migrations")}
+    except Exception:
+        applied = set()
+    pending = [m for m in migration_ids() if m not in applied]
+    checks["migrations"] = "ok" if not pending else f"pending: {', '.join(pending)} (run smsapp migrate)"
+    return _ready(request, checks)
+
+
+def _ready(request: web.Request, checks: dict[str, str]) -> web.Response:
+    ok = all(v == "ok" for v in checks.values())
+    now = request.app[CLOCK].now().isoformat().replace("+00:00", "Z")
+    return web.json_response({"ok": ok, "ts": now, "checks": checks}, status=200 if ok else 503)
+
+
+routes = [
+    route("GET", "/healthz", healthz, access=Access.PUBLIC, name="healthz"),
+    route("GET", "/readyz", readyz, access=Access.PUBLIC, name="readyz"),
+]
