@@ -5,6 +5,7 @@
     viewer  a member of the current tenant with at least the viewer role
     staff   … at least staff
     admin   … admin
+    operator  a platform operator (a flag on the user; creates tenants, sees the Ops page)
 
 Handlers never check roles themselves: `access_middleware` enforces the declared class before
 the handler runs, and `check_route_table` refuses to start an app with an undeclared route.
@@ -36,6 +37,7 @@ class Access(StrEnum):
     VIEWER = "viewer"
     STAFF = "staff"
     ADMIN = "admin"
+    OPERATOR = "operator"
 
 
 ROLE_RANK: dict[str, int] = {"viewer": 1, "staff": 2, "admin": 3}
@@ -82,7 +84,9 @@ class StaticSpec:
     name: str
 
 
-def route(method: str, path: str, handler: Handler, *, access: Access, name: str | None = None) -> RouteSpec:
+def route(
+    method: str, path: str, handler: Handler, *, access: Access, name: str | None = None
+) -> RouteSpec:
     return RouteSpec(method, path, handler, access, name)
 
 
@@ -138,6 +142,10 @@ def enforce(access: Access, caller: Caller | None, request: web.Request) -> None
         unauthenticated(request)
         return
     if access is Access.SELF:
+        return
+    if access is Access.OPERATOR:
+        if not caller.is_operator:
+            raise ApiError(403, "forbidden", "this needs a platform operator")
         return
     if caller.tenant_id is None or caller.role is None:
         raise ApiError(403, "no_tenant", "you are not a member of any tenant")

@@ -49,4 +49,6 @@ async def authenticate_api_key(db: Database, clock: Clock, key: str) -> Caller |
     now = clock.now()
     if row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY:
         await db.run("api_keys.touch", id=row["id"], now=now)
-    return Caller(kind="api_key", tenant_id=row["tenant_id"], role=row["role"], api_key_id=row["id"])
+    return Caller(
+        kind="api_key", tenant_id=row["tenant_id"], role=row["role"], api_key_id=row["id"]
+    )

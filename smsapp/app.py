@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from smsapp.access import check_route_table, register_routes
+from smsapp.background import background_tasks
 from smsapp.clock import Clock, SystemClock
 from smsapp.config import Settings
 from smsapp.db import open_database
 from smsapp.keys import CLOCK, DB, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
+from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
 
 MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # a 50 MB CSV plus its multipart envelope
@@ -24,6 +26,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
+    setup_templates(app)
     register_routes(app, all_routes())
     check_route_table(app)
 
@@ -33,4 +36,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         await app[DB].close()
 
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(background_tasks)  # after the database: torn down before it
     return app

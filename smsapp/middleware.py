@@ -10,11 +10,14 @@ import uuid
 
 from aiohttp import web
 
+from smsapp import sessions
 from smsapp.access import CALLER, Access, Caller, Handler, enforce, is_api_request, route_access
 from smsapp.api_keys import authenticate_api_key
 from smsapp.errors import ApiError, error_response
-from smsapp.keys import CLOCK, DB
+from smsapp.keys import CLOCK, DB, SESSION_TOKEN, SETTINGS
 from smsapp.logs import request_id_var
+from smsapp.pages import render_error_page
+from smsapp.tokens import same
 
 log = logging.getLogger("smsapp.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -54,33 +57,70 @@ async def error_shape(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as exc:
-        return exc.response()
+        if is_api_request(request):
+            return exc.response()
+        return render_error_page(request, exc.status, exc.message)
     except web.HTTPException as exc:
         if exc.status >= 400 and is_api_request(request):
             code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
                 exc.status, "http_error"
             )
-            return error_response(exc.status, code, exc.reason, headers=dict(exc.headers))
+            kept = {
+                k: v for k, v in exc.headers.items() if k.lower() in ("allow", "www-authenticate")
+            }
+            return error_response(exc.status, code, exc.reason, headers=kept)
+        if exc.status in (403, 404, 405, 410, 413) and exc.content_type != "text/html":
+            return render_error_page(request, exc.status, exc.reason)
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return error_response(
-            500, "internal_error", f"something went wrong; request id {request_id_var.get()}"
-        )
+        message = f"something went wrong; request id {request_id_var.get()}"
+        if is_api_request(request):
+            return error_response(500, "internal_error", message)
+        return render_error_page(request, 500, message)
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
 
 
 async def resolve_caller(request: web.Request) -> Caller | None:
-    """The caller from `Authorization: Bearer`; a bad key is 401, never anonymous."""
+    """The caller from `Authorization: Bearer` (a bad key is 401, never anonymous), else from
+    the session cookie (an unknown or expired session is simply anonymous)."""
+    db, clock = request.app[DB], request.app[CLOCK]
     header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        raise ApiError(401, "unauthenticated", "Authorization must be 'Bearer <api key>'")
-    caller = await authenticate_api_key(request.app[DB], request.app[CLOCK], credential.strip())
-    if caller is None:
-        raise ApiError(401, "unauthenticated", "unknown or revoked API key")
-    return caller
+    if header is not None:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise ApiError(401, "unauthenticated", "Authorization must be 'Bearer <api key>'")
+        caller = await authenticate_api_key(db, clock, credential.strip())
+        if caller is None:
+            raise ApiError(401, "unauthenticated", "unknown or revoked API key")
+        return caller
+    token = request.cookies.get(sessions.COOKIE)
+    if token:
+        caller = await sessions.session_caller(db, clock, token)
+        if caller is not None:
+            request[SESSION_TOKEN] = token
+        return caller
+    return None
+
+
+async def check_csrf(request: web.Request, session_token: str) -> None:
+    """Unsafe requests authenticated by the session cookie carry the session's CSRF token:
+    in the X-CSRF-Token header (fetch), a `csrf_token` form field (forms), or for multipart
+    uploads the `csrf_token` query parameter (so the upload can stream)."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    expected = sessions.csrf_token(request.app[SETTINGS], session_token)
+    given = request.headers.get(CSRF_HEADER) or request.query.get(CSRF_FIELD)
+    if not given and request.content_type == "application/x-www-form-urlencoded":
+        given = str((await request.post()).get(CSRF_FIELD) or "")
+    if not given or not same(given, expected):
+        raise ApiError(
+            403, "csrf_failed", "missing or wrong CSRF token: reload the page and try again"
+        )
 
 
 @web.middleware
@@ -89,8 +129,15 @@ async def access_control(request: web.Request, handler: Handler) -> web.StreamRe
     if access is None:
         # No route matched: let the router's own 404/405 answer.
         return await handler(request)
-    caller = await resolve_caller(request) if access is not Access.PUBLIC else None
+    if access is Access.PUBLIC:
+        # Public routes (the redirect among them) do no caller lookup; the few that care
+        # (the login page) call resolve_caller themselves.
+        return await handler(request)
+    caller = await resolve_caller(request)
     enforce(access, caller, request)
-    if caller is not None:
-        request[CALLER] = caller
+    assert caller is not None
+    request[CALLER] = caller
+    session_token = request.get(SESSION_TOKEN)
+    if session_token is not None:
+        await check_csrf(request, session_token)
     return await handler(request)

@@ -26,7 +26,7 @@ def normalise_email(raw: str) -> str:
 def check_role(role: str) -> Role:
     if role not in ROLES:
         raise TenancyError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    return role  # type: ignore[return-value]
+    return role
 
 
 async def create_tenant(db: Database, clock: Clock, *, name: str, slug: str) -> int:
@@ -37,7 +37,9 @@ async def create_tenant(db: Database, clock: Clock, *, name: str, slug: str) -> 
     if not name.strip():
         raise TenancyError("a tenant needs a name")
     try:
-        tenant_id: int = await db.val("tenancy.insert_tenant", name=name.strip(), slug=slug, now=clock.now())
+        tenant_id: int = await db.val(
+            "tenancy.insert_tenant", name=name.strip(), slug=slug, now=clock.now()
+        )
     except Exception as exc:
         if is_unique_violation(exc):
             raise TenancyError(f"a tenant with slug {slug!r} already exists") from None

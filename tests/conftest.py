@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import DummyCookieJar
 from aiohttp.test_utils import TestClient
 
 from smsapp.api_keys import create_api_key
@@ -99,7 +100,9 @@ class FreshDatabases:
     run_id: str
     created: list[str]
 
-    def make(self, backend: str, *, migrated: bool = True, sqlite_template: Path | None = None) -> DatabaseUrl:
+    def make(
+        self, backend: str, *, migrated: bool = True, sqlite_template: Path | None = None
+    ) -> DatabaseUrl:
         if backend == "sqlite":
             path = self.tmp_path / f"db_{uuid.uuid4().hex[:8]}" / "smsapp.db"
             path.parent.mkdir(parents=True)
@@ -110,7 +113,9 @@ class FreshDatabases:
                 apply_migrations(url)
             return url
         if self.pg_template is None:
-            pytest.skip("PostgreSQL is not reachable (set SMSAPP_TEST_REQUIRE_PG=1 to fail instead)")
+            pytest.skip(
+                "PostgreSQL is not reachable (set SMSAPP_TEST_REQUIRE_PG=1 to fail instead)"
+            )
         name = f"smsapp_test_{self.run_id}_{uuid.uuid4().hex[:8]}"
         template = f' TEMPLATE "{self.pg_template}"' if migrated else ""
         pg_admin(f'CREATE DATABASE "{name}"{template}')
@@ -123,7 +128,9 @@ class FreshDatabases:
 
 
 @pytest.fixture
-def fresh_databases(tmp_path: Path, pg_template: str | None, run_id: str) -> Iterator[FreshDatabases]:
+def fresh_databases(
+    tmp_path: Path, pg_template: str | None, run_id: str
+) -> Iterator[FreshDatabases]:
     maker = FreshDatabases(tmp_path, pg_template, run_id, [])
     yield maker
     maker.drop_all()
@@ -135,7 +142,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, fresh_databases: FreshDatabases, sqlite_template: Path) -> DatabaseUrl:
+def database_url(
+    backend: str, fresh_databases: FreshDatabases, sqlite_template: Path
+) -> DatabaseUrl:
     """A migrated database of the current backend, fresh for this test."""
     return fresh_databases.make(backend, sqlite_template=sqlite_template)
 
@@ -174,7 +183,7 @@ async def client(
     settings: Settings,
     clock: ManualClock,
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(settings, clock=clock))
+    return await aiohttp_client(create_app(settings, clock=clock), cookie_jar=DummyCookieJar())
 
 
 @dataclass
@@ -204,5 +213,57 @@ async def make_tenant(client: TestClient[Any, Any], clock: ManualClock) -> Tenan
                 db, clock, tenant_id=tenant_id, role=role, name=f"{role} key"
             )
         return TenantFixture(tenant_id, slug, keys)
+
+    return make
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Any]:
+    from tests.mailbox import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class SignedIn:
+    """A signed-in browser-like session: the cookie plus the CSRF token for unsafe requests."""
+
+    user_id: int
+    email: str
+    cookie: str
+    csrf: str
+
+    def headers(self, *, unsafe: bool = False) -> dict[str, str]:
+        headers = {"Cookie": f"smsapp_session={self.cookie}"}
+        if unsafe:
+            headers["X-CSRF-Token"] = self.csrf
+        return headers
+
+
+SignIn = Callable[..., Awaitable[SignedIn]]
+
+
+@pytest.fixture
+async def sign_in(client: TestClient[Any, Any], clock: ManualClock) -> SignIn:
+    """Make a user (with a role in a tenant, or none) and a session for them, as login does."""
+    from smsapp import sessions
+    from smsapp.keys import DB, SETTINGS
+    from smsapp.tenancy import ensure_user, set_membership
+
+    async def make(
+        email: str, *, tenant_id: int | None = None, role: str | None = None, operator: bool = False
+    ) -> SignedIn:
+        db = client.app[DB]
+        user_id = await ensure_user(db, clock, email, is_operator=operator)
+        if tenant_id is not None and role is not None:
+            await set_membership(db, clock, user_id=user_id, tenant_id=tenant_id, role=role)
+        new = await sessions.start_session(
+            db, clock, user_id=user_id, ip="127.0.0.1", user_agent="pytest", replaces_token=None
+        )
+        csrf = sessions.csrf_token(client.app[SETTINGS], new.token)
+        return SignedIn(user_id, email, new.token, csrf)
 
     return make

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from smsapp.db import Query, Row, compiled
+from smsapp.db import Dialect, Query, Row, compiled
 
 POOL_MIN = 2
 POOL_MAX = 10
@@ -38,7 +38,7 @@ def _rowcount(status: str) -> int:
 
 
 class _Conn:
-    dialect = "postgresql"
+    dialect: Dialect = "postgresql"
 
     def __init__(self, conn: asyncpg.Connection | asyncpg.Pool) -> None:
         self._conn = conn

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from smsapp.access import RouteSpec, StaticSpec
-from smsapp.routes import health, me
+from aiohttp import web
+
+from smsapp.access import Access, RouteSpec, StaticSpec, route
+from smsapp.pages import STATIC_DIR
+from smsapp.routes import admin, health, login, me
+
+
+async def root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/admin/")
 
 
 def all_routes() -> list[RouteSpec | StaticSpec]:
     return [
+        route("GET", "/", root, access=Access.SELF, name="root"),
+        StaticSpec("/static", STATIC_DIR, name="static"),
         *health.routes,
+        *login.routes,
         *me.routes,
+        *admin.routes,
     ]

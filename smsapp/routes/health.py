@@ -28,7 +28,9 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception:
         applied = set()
     pending = [m for m in migration_ids() if m not in applied]
-    checks["migrations"] = "ok" if not pending else f"pending: {', '.join(pending)} (run smsapp migrate)"
+    checks["migrations"] = (
+        "ok" if not pending else f"pending: {', '.join(pending)} (run smsapp migrate)"
+    )
     return _ready(request, checks)
 
 
