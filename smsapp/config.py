@@ -81,7 +81,8 @@ def parse_database_url(raw: str, data_dir: Path) -> DatabaseUrl:
         return DatabaseUrl("sqlite", f"sqlite:///{path}", path)
     parts = urlsplit(raw)
     if parts.scheme == "sqlite":
-        # sqlite:///relative/path.db and sqlite:////absolute/path.db, as SQLAlchemy and yoyo read them
+        # sqlite:///relative/path.db and sqlite:////absolute/path.db, as SQLAlchemy and yoyo
+        # read them
         path_text = raw[len("sqlite:///") :] if raw.startswith("sqlite:///") else ""
         if not path_text or path_text.endswith("/"):
             raise ConfigError(
@@ -184,7 +185,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 
     sandbox_secret = _read(env, "SANDBOX_WEBHOOK_SECRET")
     if sandbox_secret and not sandbox_secret.startswith("whsec_"):
-        raise ConfigError("SANDBOX_WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_<base64>")
+        raise ConfigError(
+            "SANDBOX_WEBHOOK_SECRET must be a Standard Webhooks secret: whsec_<base64>"
+        )
 
     smtp_url = _read(env, "SMTP_URL")
     if smtp_url and urlsplit(smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
@@ -204,6 +207,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             problems.append("PUBLIC_BASE_URL must be an https:// URL")
         if problems:
             raise ConfigError("SMSAPP_ENV=production refuses to start: " + "; ".join(problems))
+        assert secret_key is not None  # refused above when missing
     elif not secret_key:
         secret_key = _development_secret(data_dir)
 

@@ -17,11 +17,15 @@ job_id_var: ContextVar[int | None] = ContextVar("job_id", default=None)
 
 # A phone number: 8–15 digits, optionally led by '+', not part of a longer run of digits/letters.
 _PHONE = re.compile(r"(?<![\w.])(\+?)(\d[\d ]{6,17}\d)(?![\w])")
+# The prefixes (`sk_`, `whsec_`, `Bearer`) only at the start of a word: `task_id` is no secret.
 _SECRET_INLINE = re.compile(
-    r"(?i)(bearer\s+|whsec_|sk_|token=|secret=|password=|key=|sig=|signature=)([^\s&\"',;]+)"
+    r"(?i)((?<![a-z0-9])(?:bearer\s+|whsec_|sk_)|token=|secret=|password=|key=|sig=|signature=)"
+    r"([^\s&\"',;]+)"
 )
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
-_SECRET_KEYS = re.compile(r"(?i)(secret|token|password|passwd|authorization|api_?key|cookie|signature)")
+_SECRET_KEYS = re.compile(
+    r"(?i)(secret|token|password|passwd|authorization|api_?key|cookie|signature)"
+)
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 

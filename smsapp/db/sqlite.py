@@ -5,28 +5,43 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import json
 import os
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import aiosqlite
 
-from smsapp.db import DatabaseError, Query, Row, compiled
+from smsapp.db import DatabaseError, Dialect, Query, Row, compiled, resolve
 
 READERS = 4
 BUSY_TIMEOUT_MS = 5000
 
 
+NAIVE_DATETIME = "naive datetime passed to the database: use timezone-aware UTC times"
+
+
 def _adapt_datetime(value: datetime) -> str:
     if value.tzinfo is None:
-        raise ValueError("naive datetime passed to the database: use timezone-aware UTC times")
+        # sqlite3 adapters are process-wide, so other libraries' statements come here too: yoyo
+        # writes naive UTC times in its own tables. They keep sqlite3's former default format;
+        # our own statements are refused naive times earlier, by `_checked`.
+        return value.isoformat(" ")
     # One fixed format, so that times compare correctly as text.
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _checked(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    for value in params.values():
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError(NAIVE_DATETIME)
+    return params
 
 
 def _convert_timestamp(raw: bytes) -> datetime:
@@ -44,6 +59,20 @@ sqlite3.register_converter("BOOLEAN", lambda b: bool(int(b)))
 sqlite3.register_converter("JSONB", lambda b: json.loads(b))
 
 
+_WRITE_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
+
+
+@functools.cache
+def _reads_only(sql: str) -> bool:
+    """True when a statement cannot write, so a (query_only) reader may run it. `INSERT …
+    RETURNING` through `one`/`val` must go to the writer, as it does on PostgreSQL."""
+    lines = [ln for ln in sql.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+    first = " ".join(lines).split(None, 1)[0].upper() if lines else ""
+    if first in ("SELECT", "VALUES"):
+        return True
+    return first == "WITH" and not _WRITE_WORD.search(sql)
+
+
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
@@ -57,7 +86,7 @@ class ProcessLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the process life)
+        fh = open(self.path, "a+", encoding="utf-8")  # held for the process life
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -65,8 +94,10 @@ class ProcessLock:
             holder = fh.read().strip() or "unknown"
             fh.close()
             raise DatabaseError(
-                f"another smsapp process (pid {holder}) is already serving {self.path.parent / self.path.stem}. "
-                "SQLite is for one process; to run several, set DATABASE_URL=postgresql://…"
+                f"another smsapp process (pid {holder}) is already serving "
+                f"{self.path.parent / self.path.stem}. "
+                "SQLite is for one process; to run several, use PostgreSQL: "
+                "set DATABASE_URL=postgresql://user:password@host:5432/dbname"
             ) from None
         fh.seek(0)
         fh.truncate()
@@ -87,7 +118,7 @@ async def _connect(path: Path, *, writer: bool) -> aiosqlite.Connection:
         isolation_level=None,  # we issue BEGIN/COMMIT ourselves
         detect_types=sqlite3.PARSE_DECLTYPES,
     )
-    conn.row_factory = _dict_row
+    conn.row_factory = _dict_row  # type: ignore[assignment]
     await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     await conn.execute("PRAGMA foreign_keys = ON")
     if writer:
@@ -101,19 +132,19 @@ async def _connect(path: Path, *, writer: bool) -> aiosqlite.Connection:
 class _Conn:
     """Query methods over one aiosqlite connection."""
 
-    dialect = "sqlite"
+    dialect: Dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
     async def all(self, query: Query, /, **params: Any) -> list[Row]:
         sql, _ = compiled(query, "sqlite")
-        async with self._conn.execute(sql, params) as cur:
+        async with self._conn.execute(sql, _checked(params)) as cur:
             return list(await cur.fetchall())  # type: ignore[arg-type]
 
     async def one(self, query: Query, /, **params: Any) -> Row | None:
         sql, _ = compiled(query, "sqlite")
-        async with self._conn.execute(sql, params) as cur:
+        async with self._conn.execute(sql, _checked(params)) as cur:
             row = await cur.fetchone()
             return row  # type: ignore[return-value]
 
@@ -123,16 +154,16 @@ class _Conn:
 
     async def run(self, query: Query, /, **params: Any) -> int:
         sql, _ = compiled(query, "sqlite")
-        async with self._conn.execute(sql, params) as cur:
+        async with self._conn.execute(sql, _checked(params)) as cur:
             return cur.rowcount
 
     async def run_many(self, query: Query, rows: Sequence[Mapping[str, Any]], /) -> None:
         sql, _ = compiled(query, "sqlite")
-        await self._conn.executemany(sql, rows)
+        await self._conn.executemany(sql, [_checked(row) for row in rows])
 
 
 class SqliteDatabase:
-    dialect = "sqlite"
+    dialect: Dialect = "sqlite"
 
     def __init__(
         self,
@@ -163,16 +194,20 @@ class SqliteDatabase:
         finally:
             self._readers.put_nowait(conn)
 
+    def _executor(self, query: Query) -> AbstractAsyncContextManager[_Conn]:
+        """A reader for a pure read, else the writer in a transaction."""
+        return self._reader() if _reads_only(resolve(query, "sqlite")) else self.transaction()
+
     async def all(self, query: Query, /, **params: Any) -> list[Row]:
-        async with self._reader() as conn:
+        async with self._executor(query) as conn:
             return await conn.all(query, **params)
 
     async def one(self, query: Query, /, **params: Any) -> Row | None:
-        async with self._reader() as conn:
+        async with self._executor(query) as conn:
             return await conn.one(query, **params)
 
     async def val(self, query: Query, /, **params: Any) -> Any:
-        async with self._reader() as conn:
+        async with self._executor(query) as conn:
             return await conn.val(query, **params)
 
     async def run(self, query: Query, /, **params: Any) -> int:

@@ -1,0 +1,87 @@
+"""`smsapp bench`: the registry and the db benchmark's output shape (never its figures)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from smsapp.bench import BENCHMARKS, run_benchmark
+from smsapp.bench import db as bench_db
+from smsapp.config import load_settings
+from tests.conftest import PG_SERVER_URL
+from tests.test_cli import Cli, cli, restore_logging
+
+__all__ = ["cli", "restore_logging"]  # fixtures shared with test_cli
+
+MEASURES = ("point_reads", "bulk_insert")
+
+
+def test_it_lists_the_benchmarks_with_a_description(cli: Cli) -> None:
+    result = cli("bench", "list")
+    assert result.code == 0, result.err
+    listed = json.loads(result.out)["benchmarks"]
+    assert {"name": "db", "description": BENCHMARKS["db"].description} in listed
+    assert all(entry["description"] for entry in listed)
+
+
+def test_it_refuses_an_unknown_benchmark_naming_the_known_ones(cli: Cli) -> None:
+    result = cli("bench", "no-such-bench")
+    assert result.code == 1
+    assert "unknown benchmark 'no-such-bench'" in result.err
+    assert "db" in result.err
+    assert result.out == ""
+
+
+def test_it_raises_value_error_for_an_unknown_name(tmp_path: Path) -> None:
+    settings = load_settings({"SMSAPP_DATA_DIR": str(tmp_path)})
+    with pytest.raises(ValueError, match="known benchmarks: db"):
+        run_benchmark(settings, "nope", [])
+
+
+def test_it_runs_the_db_benchmark_and_prints_figures_beside_their_ceilings(
+    cli: Cli, backend: str, pg_available: bool, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "postgresql" and not pg_available:
+        pytest.skip("PostgreSQL is not reachable")
+    # A name of our own, so that benchmarks run by others on the server don't count.
+    scratch = f"smsapp_bench_test_{run_id}"
+    monkeypatch.setattr(bench_db, "scratch_database_name", lambda: scratch)
+    args = ["bench", "db", "--rows", "200"]
+    if backend == "postgresql":
+        args += ["--backend", "postgresql", "--pg-url", PG_SERVER_URL]
+    result = cli(*args)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["benchmark"] == "db"
+    assert report["backend"] == backend
+    assert report["rows"] == 200
+    for measure in MEASURES:
+        figure = report[measure]
+        assert set(figure) == {"ours", "ceiling", "ratio"}
+        assert figure["ours"] > 0
+        assert figure["ceiling"] > 0
+        assert figure["ratio"] == pytest.approx(figure["ours"] / figure["ceiling"], abs=0.01)
+    if backend == "postgresql":
+        assert not database_exists(scratch), "the scratch database was not dropped"
+
+
+def database_exists(name: str) -> bool:
+    async def exists() -> bool:
+        conn = await asyncpg.connect(PG_SERVER_URL, timeout=5)
+        try:
+            found = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            return found is not None
+        finally:
+            await conn.close()
+
+    return asyncio.run(exists())
+
+
+def test_it_refuses_bad_db_benchmark_options(cli: Cli) -> None:
+    result = cli("bench", "db", "--rows", "0")
+    assert result.code == 1
+    assert "--rows" in result.err
