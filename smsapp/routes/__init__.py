@@ -6,7 +6,7 @@ from aiohttp import web
 
 from smsapp.access import Access, RouteSpec, StaticSpec, route
 from smsapp.pages import STATIC_DIR
-from smsapp.routes import admin, health, login, me
+from smsapp.routes import admin, contacts, dnc, health, login, me, suppression
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -21,4 +21,7 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *login.routes,
         *me.routes,
         *admin.routes,
+        *contacts.routes,
+        *dnc.routes,
+        *suppression.routes,
     ]

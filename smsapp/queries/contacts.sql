@@ -1,0 +1,135 @@
+-- Contacts of one tenant: every query is scoped by tenant_id.
+-- `do_not_contact` is looked up by phone in the tenant's DNC list (an erased contact has no
+-- phone, so it reads false; the DNC entry itself is kept).
+
+-- name: get
+SELECT c.*,
+       EXISTS (SELECT 1 FROM do_not_contact d
+               WHERE d.tenant_id = c.tenant_id AND d.phone_e164 = c.phone_e164) AS do_not_contact
+FROM contacts c
+WHERE c.tenant_id = :tenant_id AND c.id = :id;
+
+-- The row an update starts from, locked on PostgreSQL (SQLite's writer is already exclusive).
+-- name: get_for_update [sqlite]
+SELECT * FROM contacts WHERE tenant_id = :tenant_id AND id = :id;
+
+-- name: get_for_update [postgresql]
+SELECT * FROM contacts WHERE tenant_id = :tenant_id AND id = :id FOR UPDATE;
+
+-- name: id_by_phone
+SELECT id FROM contacts WHERE tenant_id = :tenant_id AND phone_e164 = :phone_e164;
+
+-- Filters are optional (NULL matches everything). `pattern` is a lower-case LIKE pattern
+-- for names and email, `digits` one for the phone, `q_phone` the search text read as a
+-- whole number. The two dialects differ only in how a tag is found in the JSON array.
+-- (No parameter names in comments: a comment above a header ends the block before it.)
+-- name: search [sqlite]
+SELECT c.*,
+       EXISTS (SELECT 1 FROM do_not_contact d
+               WHERE d.tenant_id = c.tenant_id AND d.phone_e164 = c.phone_e164) AS do_not_contact
+FROM contacts c
+WHERE c.tenant_id = :tenant_id
+  AND (:include_erased OR c.erased_at IS NULL)
+  AND (CAST(:phone AS TEXT) IS NULL OR c.phone_e164 = :phone)
+  AND (CAST(:tag AS TEXT) IS NULL
+       OR EXISTS (SELECT 1 FROM json_each(c.tags) t WHERE t.value = :tag))
+  AND (CAST(:pattern AS TEXT) IS NULL
+       OR lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) LIKE :pattern ESCAPE '\'
+       OR lower(c.email) LIKE :pattern ESCAPE '\'
+       OR c.phone_e164 LIKE :digits ESCAPE '\'
+       OR c.phone_e164 = :q_phone)
+ORDER BY c.id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: search [postgresql]
+SELECT c.*,
+       EXISTS (SELECT 1 FROM do_not_contact d
+               WHERE d.tenant_id = c.tenant_id AND d.phone_e164 = c.phone_e164) AS do_not_contact
+FROM contacts c
+WHERE c.tenant_id = :tenant_id
+  AND (CAST(:include_erased AS BOOLEAN) OR c.erased_at IS NULL)
+  AND (CAST(:phone AS TEXT) IS NULL OR c.phone_e164 = :phone)
+  AND (CAST(:tag AS TEXT) IS NULL OR c.tags @> jsonb_build_array(CAST(:tag AS TEXT)))
+  AND (CAST(:pattern AS TEXT) IS NULL
+       OR lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) LIKE :pattern ESCAPE '\'
+       OR lower(c.email) LIKE :pattern ESCAPE '\'
+       OR c.phone_e164 LIKE :digits ESCAPE '\'
+       OR c.phone_e164 = :q_phone)
+ORDER BY c.id DESC
+LIMIT :limit OFFSET :offset;
+
+-- name: count [sqlite]
+SELECT count(*) FROM contacts c
+WHERE c.tenant_id = :tenant_id
+  AND (:include_erased OR c.erased_at IS NULL)
+  AND (CAST(:phone AS TEXT) IS NULL OR c.phone_e164 = :phone)
+  AND (CAST(:tag AS TEXT) IS NULL
+       OR EXISTS (SELECT 1 FROM json_each(c.tags) t WHERE t.value = :tag))
+  AND (CAST(:pattern AS TEXT) IS NULL
+       OR lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) LIKE :pattern ESCAPE '\'
+       OR lower(c.email) LIKE :pattern ESCAPE '\'
+       OR c.phone_e164 LIKE :digits ESCAPE '\'
+       OR c.phone_e164 = :q_phone);
+
+-- name: count [postgresql]
+SELECT count(*) FROM contacts c
+WHERE c.tenant_id = :tenant_id
+  AND (CAST(:include_erased AS BOOLEAN) OR c.erased_at IS NULL)
+  AND (CAST(:phone AS TEXT) IS NULL OR c.phone_e164 = :phone)
+  AND (CAST(:tag AS TEXT) IS NULL OR c.tags @> jsonb_build_array(CAST(:tag AS TEXT)))
+  AND (CAST(:pattern AS TEXT) IS NULL
+       OR lower(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')) LIKE :pattern ESCAPE '\'
+       OR lower(c.email) LIKE :pattern ESCAPE '\'
+       OR c.phone_e164 LIKE :digits ESCAPE '\'
+       OR c.phone_e164 = :q_phone);
+
+-- name: insert
+INSERT INTO contacts (tenant_id, phone_e164, email, first_name, last_name, country, state,
+                      postcode, timezone, tags, attributes, consent_source, consent_at,
+                      created_at, updated_at)
+VALUES (:tenant_id, :phone_e164, :email, :first_name, :last_name, :country, :state,
+        :postcode, :timezone, :tags, :attributes, :consent_source, :consent_at, :now, :now)
+RETURNING id;
+
+-- name: update
+UPDATE contacts
+SET phone_e164 = :phone_e164, email = :email, first_name = :first_name, last_name = :last_name,
+    country = :country, state = :state, postcode = :postcode, timezone = :timezone,
+    tags = :tags, attributes = :attributes, consent_source = :consent_source,
+    consent_at = :consent_at, updated_at = :now
+WHERE tenant_id = :tenant_id AND id = :id AND erased_at IS NULL;
+
+-- Erasure (pack §2): the person's data goes; the row stays so that reports still reconcile.
+-- The timezone goes too: it was derived from the erased state and postcode.
+-- name: erase
+UPDATE contacts
+SET phone_e164 = NULL, email = NULL, first_name = NULL, last_name = NULL, state = NULL,
+    postcode = NULL, timezone = NULL, tags = '[]', attributes = '{}',
+    erased_at = coalesce(erased_at, :now), updated_at = :now
+WHERE tenant_id = :tenant_id AND id = :id;
+
+-- name: erase_job_bodies
+UPDATE send_jobs SET body = '[erased]', updated_at = :now
+WHERE tenant_id = :tenant_id AND contact_id = :id AND body <> '[erased]';
+
+-- A queued job of an erased contact can never be sent (it has no number any more).
+-- name: cancel_queued_jobs
+UPDATE send_jobs SET status = 'cancelled', reason = 'erased', updated_at = :now
+WHERE tenant_id = :tenant_id AND contact_id = :id AND status = 'queued'
+RETURNING id, campaign_id;
+
+-- name: insert_event
+INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
+VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, :type, :now, :data, :now);
+
+-- Inbound texts are the person's own words: their bodies go.
+-- name: erase_event_data
+UPDATE events SET data = '{"erased": true}'
+WHERE tenant_id = :tenant_id AND contact_id = :id
+  AND type IN ('REPLIED', 'OPT_OUT', 'HELP', 'RESUBSCRIBE');
+
+-- name: timeline
+SELECT type, occurred_at, campaign_id, data
+FROM events
+WHERE tenant_id = :tenant_id AND contact_id = :contact_id
+ORDER BY occurred_at, id;
