@@ -11,15 +11,18 @@ JSON columns come back as Python objects, booleans as `bool`, on both backends.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
+
+import orjson
 
 from smsapp.config import DatabaseUrl
 from smsapp.db.queries import Dialect, Sql, compile_sql, query_book
 
 Row = dict[str, Any]
 Query = str | Sql
+BULK_CHUNK = 20_000  # rows per statement (PostgreSQL) or executemany call (SQLite)
 
 __all__ = ["Database", "Dialect", "Query", "Row", "Sql", "open_database", "resolve"]
 
@@ -43,6 +46,13 @@ class Executor(Protocol):
 
     async def run_many(self, query: Query, rows: Sequence[Mapping[str, Any]], /) -> None: ...
 
+    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> None:
+        """Write many rows fast. The query's SQLite text takes one row's `:params` (run as
+        executemany); its PostgreSQL text takes each `:param` as an array of all rows' values
+        (`INSERT … SELECT … FROM unnest(CAST(:a AS bigint[]), …)`), one statement per chunk.
+        JSON values are passed already serialised (text) on both backends."""
+        ...
+
 
 class Database(Executor, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
@@ -50,6 +60,25 @@ class Database(Executor, Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def json_dumps(value: Any) -> str:
+    """JSON text for a JSONB column (orjson: the import writes hundreds of thousands)."""
+    return orjson.dumps(value).decode()
+
+
+json_loads = orjson.loads
+
+
+def chunked(rows: Iterable[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    chunk: list[Mapping[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def resolve(query: Query, dialect: Dialect) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
-from smsapp.db import Dialect, Query, Row, compiled
+from smsapp.db import BULK_CHUNK, Dialect, Query, Row, chunked, compiled, json_dumps, json_loads
 
 POOL_MIN = 2
 POOL_MAX = 10
@@ -19,8 +18,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
         await conn.set_type_codec(
             kind,
-            encoder=lambda v: json.dumps(v, separators=(",", ":")),
-            decoder=json.loads,
+            encoder=json_dumps,
+            decoder=json_loads,
             schema="pg_catalog",
         )
 
@@ -64,6 +63,13 @@ class _Conn:
         sql, names = compiled(query, "postgresql")
         if rows:
             await self._conn.executemany(sql, [_args(names, r) for r in rows])
+
+    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> None:
+        """One statement per chunk, each parameter bound as the array of that column's values
+        (the query's PostgreSQL text reads them with unnest)."""
+        sql, names = compiled(query, "postgresql")
+        for chunk in chunked(rows, BULK_CHUNK):
+            await self._conn.execute(sql, *[[r[n] for r in chunk] for n in names])
 
 
 class PostgresDatabase(_Conn):

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import functools
-import json
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -18,7 +17,18 @@ from typing import Any, TextIO
 
 import aiosqlite
 
-from smsapp.db import DatabaseError, Dialect, Query, Row, compiled, resolve
+from smsapp.db import (
+    BULK_CHUNK,
+    DatabaseError,
+    Dialect,
+    Query,
+    Row,
+    chunked,
+    compiled,
+    json_dumps,
+    json_loads,
+    resolve,
+)
 
 READERS = 4
 BUSY_TIMEOUT_MS = 5000
@@ -37,11 +47,28 @@ def _adapt_datetime(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _checked(params: Mapping[str, Any]) -> Mapping[str, Any]:
-    for value in params.values():
-        if isinstance(value, datetime) and value.tzinfo is None:
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _sql_value(value: Any) -> Any:
+    if type(value) in _PLAIN:  # the common case first: bulk writes pass hundreds of thousands
+        return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
             raise ValueError(NAIVE_DATETIME)
-    return params
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return json_dumps(value)
+    return value
+
+
+def _checked(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Our statements' parameters in their stored form, converted here rather than by sqlite3's
+    process-wide adapters: yoyo registers its own datetime adapter when it migrates in-process
+    and leaves it behind, which would change the text format of our times (and their order)."""
+    return {name: _sql_value(value) for name, value in params.items()}
 
 
 def _convert_timestamp(raw: bytes) -> datetime:
@@ -51,12 +78,12 @@ def _convert_timestamp(raw: bytes) -> datetime:
 
 sqlite3.register_adapter(datetime, _adapt_datetime)
 sqlite3.register_adapter(date, lambda d: d.isoformat())
-sqlite3.register_adapter(dict, lambda d: json.dumps(d, separators=(",", ":")))
-sqlite3.register_adapter(list, lambda d: json.dumps(d, separators=(",", ":")))
+sqlite3.register_adapter(dict, json_dumps)
+sqlite3.register_adapter(list, json_dumps)
 sqlite3.register_converter("TIMESTAMPTZ", _convert_timestamp)
 sqlite3.register_converter("DATE", lambda b: date.fromisoformat(b.decode()))
 sqlite3.register_converter("BOOLEAN", lambda b: bool(int(b)))
-sqlite3.register_converter("JSONB", lambda b: json.loads(b))
+sqlite3.register_converter("JSONB", json_loads)
 
 
 _WRITE_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER)\b", re.IGNORECASE)
@@ -161,6 +188,13 @@ class _Conn:
         sql, _ = compiled(query, "sqlite")
         await self._conn.executemany(sql, [_checked(row) for row in rows])
 
+    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> None:
+        # SQLite's executemany is the bulk path: one prepared statement, no round trips. Rows
+        # go in chunks, so a generator of 100k rows is never all in memory at once.
+        sql, _ = compiled(query, "sqlite")
+        for chunk in chunked(rows, BULK_CHUNK):
+            await self._conn.executemany(sql, [_checked(row) for row in chunk])
+
 
 class SqliteDatabase:
     dialect: Dialect = "sqlite"
@@ -217,6 +251,10 @@ class SqliteDatabase:
     async def run_many(self, query: Query, rows: Sequence[Mapping[str, Any]], /) -> None:
         async with self.transaction() as tx:
             await tx.run_many(query, rows)
+
+    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> None:
+        async with self.transaction() as tx:
+            await tx.bulk(query, rows)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:
