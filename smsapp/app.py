@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -15,8 +16,13 @@ from smsapp.keys import CLOCK, DB, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
+from smsapp.workers import shutdown_pool
 
 MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # a 50 MB CSV plus its multipart envelope
+
+
+async def stop_worker_processes(app: web.Application) -> None:
+    await asyncio.to_thread(shutdown_pool)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
@@ -37,4 +43,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
 
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(background_tasks)  # after the database: torn down before it
+    app.on_cleanup.append(stop_worker_processes)
     return app

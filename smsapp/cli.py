@@ -71,6 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     key_create.add_argument("--role", required=True, choices=("admin", "staff", "viewer"))
     key_create.add_argument("--name", required=True)
 
+    login_link = sub.add_parser("login-link", help="print a sign-in link for a user")
+    login_link.add_argument("email")
+
     bench = sub.add_parser("bench", help="run a benchmark; prints JSON")
     bench.add_argument("name", help="benchmark name ('list' shows them)")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own options")
@@ -98,7 +101,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         log.info(
             "serving on http://%s:%s with %s",
-            args.host, args.port, settings.database.redacted(),
+            args.host,
+            args.port,
+            settings.database.redacted(),
             extra={"env": settings.env, "provider": settings.sms_provider},
         )
         web.run_app(
@@ -150,7 +155,9 @@ def cmd_tenant(settings: Settings, args: argparse.Namespace) -> int:
     from smsapp.tenancy import create_tenant
 
     tenant_id = asyncio.run(
-        _with_db(settings, lambda db: create_tenant(db, SystemClock(), name=args.name, slug=args.slug))
+        _with_db(
+            settings, lambda db: create_tenant(db, SystemClock(), name=args.name, slug=args.slug)
+        )
     )
     print(f"created tenant {args.slug} (id {tenant_id})")
     return 0
@@ -167,14 +174,19 @@ def cmd_user(settings: Settings, args: argparse.Namespace) -> int:
     async def work(db: Database) -> int:
         clock = SystemClock()
         tenant_id = (await tenant_by_slug(db, args.tenant))["id"] if args.tenant else None
-        user_id = await ensure_user(db, clock, args.email, is_operator=True if args.operator else None)
+        user_id = await ensure_user(
+            db, clock, args.email, is_operator=True if args.operator else None
+        )
         if tenant_id is not None:
             await set_membership(db, clock, user_id=user_id, tenant_id=tenant_id, role=args.role)
         return user_id
 
     user_id = asyncio.run(_with_db(settings, work))
     where = f" as {args.role} of {args.tenant}" if args.tenant else ""
-    print(f"user {args.email.strip().lower()} (id {user_id}){where}" + (" [operator]" if args.operator else ""))
+    print(
+        f"user {args.email.strip().lower()} (id {user_id}){where}"
+        + (" [operator]" if args.operator else "")
+    )
     return 0
 
 
@@ -207,6 +219,26 @@ def cmd_api_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_login_link(settings: Settings, args: argparse.Namespace) -> int:
+    from smsapp.magic_links import create_login_link
+    from smsapp.tenancy import normalise_email
+
+    async def work(db: Database) -> str:
+        email = normalise_email(args.email)
+        user = await db.one("people.active_user_by_email", email=email)
+        if user is None:
+            raise CommandError(
+                f"no active user {email}; create one with: "
+                f"smsapp user create {email} --tenant SLUG --role admin"
+            )
+        return await create_login_link(db, SystemClock(), settings, user_id=user["id"], ip=None)
+
+    link = asyncio.run(_with_db(settings, work))
+    print(f"sign-in link for {args.email.strip().lower()} (valid 15 minutes, once):")
+    print(link)
+    return 0
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from smsapp.bench import run_benchmark
 
@@ -224,6 +256,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "user": cmd_user,
     "number": cmd_number,
     "api-key": cmd_api_key,
+    "login-link": cmd_login_link,
     "bench": cmd_bench,
 }
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from smsapp.access import Access, RouteSpec, StaticSpec, route
 from smsapp.pages import STATIC_DIR
 from smsapp.routes import admin, contacts, dnc, health, login, me, suppression
+from smsapp.routes import imports as import_routes
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -24,4 +25,5 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *contacts.routes,
         *dnc.routes,
         *suppression.routes,
+        *import_routes.routes,
     ]

@@ -1,0 +1,365 @@
+"""Dry-run and commit of a contacts import, in bulk (pack §6, §16).
+
+Each phone number is parsed once, at dry-run; the normalised rows are stored with the batch,
+so any process can commit it. Commit recomputes the decisions inside its transaction (a number
+put on DNC since the dry-run is not imported) and applies the batch at most once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from smsapp.clock import Clock
+from smsapp.csv_safety import neutralise
+from smsapp.db import Database, Executor, Row, json_dumps
+from smsapp.dnc import numbers_on_dnc
+from smsapp.imports.reading import ImportInputError, parse_csv
+from smsapp.imports.rows import (
+    DECISIONS,
+    Decision,
+    Existing,
+    Lookups,
+    NormalisedRow,
+    decide,
+    normalise_row,
+    validate_mapping,
+)
+from smsapp.suppression import active_suppressed_numbers
+from smsapp.workers import get_pool, worker_count
+
+PARALLEL_MIN_ROWS = 5_000  # below this, starting worker processes costs more than it saves
+PREVIEW_DEFAULT = 50
+PREVIEW_MAX = 200
+LOOKUP_CHUNK = 50_000  # list parameters are split so no statement carries an unbounded array
+
+
+_json = json_dumps
+
+
+def _counts(decisions: list[Decision]) -> dict[str, int]:
+    tally = Counter(d.decision for d in decisions)
+    return {name: tally.get(name, 0) for name in DECISIONS}
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int | None
+    api_key_id: int | None
+
+
+@dataclass(frozen=True)
+class DryRun:
+    import_id: int
+    counts: dict[str, int]
+    decisions: list[dict[str, Any]]
+    rows: int
+    encoding: str | None
+    delimiter: str | None
+    existing: bool = False  # an idempotency key returned an earlier batch
+
+
+def normalise_chunk(
+    rows: list[tuple[int, list[str]]], columns: dict[str, int], default_country: str, tz_name: str
+) -> list[NormalisedRow]:
+    tz = ZoneInfo(tz_name)
+    return [
+        normalise_row(number, cells, columns, default_country=default_country, tenant_tz=tz)
+        for number, cells in rows
+    ]
+
+
+async def normalise_all(
+    rows: list[tuple[int, list[str]]], columns: dict[str, int], default_country: str, tz_name: str
+) -> list[NormalisedRow]:
+    """Normalise every row once, off the event loop: in a thread for a small file, spread over
+    the worker processes for a large one (phone parsing is CPU-bound pure Python)."""
+    if len(rows) < PARALLEL_MIN_ROWS:
+        return await asyncio.to_thread(normalise_chunk, rows, columns, default_country, tz_name)
+    loop = asyncio.get_running_loop()
+    size = -(-len(rows) // (worker_count() * 4))
+    parts = await asyncio.gather(*[
+        loop.run_in_executor(get_pool(), normalise_chunk, rows[start : start + size], columns,
+                             default_country, tz_name)
+        for start in range(0, len(rows), size)
+    ])  # fmt: skip
+    return [row for part in parts for row in part]
+
+
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), LOOKUP_CHUNK):
+        yield values[start : start + LOOKUP_CHUNK]
+
+
+async def load_lookups(
+    tx: Executor, tenant_id: int, rows: list[NormalisedRow], now: datetime
+) -> Lookups:
+    """Everything the decisions consult, a few set queries for the whole file."""
+    phones = sorted({r.phone_e164 for r in rows if r.phone_e164})
+    emails = sorted({r.email for r in rows if r.email})
+    dnc: set[str] = set()
+    suppressed: set[str] = set()
+    by_phone: dict[str, Existing] = {}
+    by_email: dict[str, Existing] = {}
+    for chunk in _chunks(phones):
+        dnc |= await numbers_on_dnc(tx, tenant_id=tenant_id, phones=chunk)
+        suppressed |= await active_suppressed_numbers(tx, tenant_id, chunk, now)
+        for c in await tx.all("imports.contacts_by_phone", tenant_id=tenant_id, phones=chunk):
+            by_phone[c["phone_e164"]] = Existing(c["id"], c["phone_e164"], c["email"])
+    for chunk in _chunks(emails):
+        for c in await tx.all("imports.contacts_by_email", tenant_id=tenant_id, emails=chunk):
+            by_email.setdefault(c["email"], Existing(c["id"], c["phone_e164"], c["email"]))
+    return Lookups(frozenset(dnc), frozenset(suppressed), by_phone, by_email)
+
+
+def _decision_json(d: Decision) -> dict[str, Any]:
+    return {"row": d.row, "decision": d.decision, "reasons": d.reasons, "phone_e164": d.phone_e164}
+
+
+def _row_records(
+    batch_id: int,
+    rows: list[NormalisedRow],
+    raws: list[list[str]],
+    decisions: list[Decision],
+    now: datetime,
+) -> Iterator[dict[str, Any]]:
+    return (
+        {
+            "import_batch_id": batch_id,
+            "row_number": row.row,
+            "data": _json(row.to_json()),
+            "raw": _json(raw),
+            "decision": d.decision,
+            "reasons": _json(d.reasons),
+            "contact_id": d.contact_id,
+            "previous_phone_e164": d.previous_phone_e164,
+            "created_at": now,
+        }
+        for row, raw, d in zip(rows, raws, decisions, strict=True)
+    )
+
+
+async def dry_run(
+    db: Database,
+    clock: Clock,
+    *,
+    tenant_id: int,
+    actor: Actor,
+    filename: str,
+    data: bytes,
+    mapping: object,
+    idempotency_key: str | None = None,
+    limit: int = PREVIEW_DEFAULT,
+) -> DryRun:
+    sha256 = hashlib.sha256(data).hexdigest()
+    if idempotency_key:
+        earlier = await db.one("imports.batch_by_key", tenant_id=tenant_id, key=idempotency_key)
+        if earlier is not None:
+            if earlier["sha256"] != sha256:
+                raise ImportInputError(
+                    409,
+                    "idempotency_key_reused",
+                    "this idempotency_key was used for a different file",
+                )
+            return await existing_dry_run(db, earlier, limit)
+    parsed = parse_csv(data)
+    columns_by_field = validate_mapping(mapping, parsed.headers)
+    index = {h: i for i, h in enumerate(parsed.headers)}
+    columns = {name: index[header] for name, header in columns_by_field.items()}
+    tenant = await db.one("imports.tenant", tenant_id=tenant_id)
+    assert tenant is not None
+    rows = await normalise_all(parsed.rows, columns, tenant["default_country"], tenant["timezone"])
+    now = clock.now()
+    async with db.transaction() as tx:
+        decisions = decide(rows, await load_lookups(tx, tenant_id, rows, now))
+        counts = _counts(decisions)
+        batch_id: int = await tx.val(
+            "imports.insert_batch",
+            tenant_id=tenant_id,
+            filename=filename[:255],
+            sha256=sha256,
+            mapping=columns_by_field,
+            headers=parsed.headers,
+            idempotency_key=idempotency_key,
+            row_count=len(rows),
+            counts=counts,
+            created_by=actor.user_id,
+            api_key_id=actor.api_key_id,
+            now=now,
+        )
+        await tx.bulk(
+            "imports.insert_rows",
+            _row_records(batch_id, rows, [cells for _, cells in parsed.rows], decisions, now),
+        )
+    preview = [_decision_json(d) for d in decisions[: _preview_limit(limit)]]
+    return DryRun(batch_id, counts, preview, len(rows), parsed.encoding, parsed.delimiter)
+
+
+def _preview_limit(limit: int) -> int:
+    return max(0, min(limit, PREVIEW_MAX))
+
+
+async def existing_dry_run(db: Database, batch: Row, limit: int) -> DryRun:
+    preview = await db.all("imports.first_decisions", id=batch["id"], limit=_preview_limit(limit))
+    decisions = [
+        {
+            "row": p["row"],
+            "decision": p["decision"],
+            "reasons": p["reasons"],
+            "phone_e164": p["data"]["phone_e164"],
+        }
+        for p in preview
+    ]
+    return DryRun(
+        batch["id"], batch["counts"], decisions, batch["row_count"], None, None, existing=True
+    )
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    import_id: int
+    status: str
+    counts: dict[str, int]
+    already_committed: bool
+
+
+def _merged(
+    row: NormalisedRow,
+    old: Row | None,
+    *,
+    default_country: str,
+    consent_at: datetime,
+    consent_source: str,
+) -> dict[str, Any]:
+    """The contact's new values: empty cells never blank a field, tags and attributes merge,
+    consent already given is kept."""
+    old = old or {}
+    tags = list(old.get("tags") or [])
+    tags += [t for t in row.tags if t not in tags]
+    row_consent = datetime.fromisoformat(row.consent_at) if row.consent_at else None
+    keep_consent = old.get("consent_at") is not None
+    return {
+        "phone_e164": row.phone_e164,
+        "email": row.email or old.get("email"),
+        "first_name": row.first_name or old.get("first_name"),
+        "last_name": row.last_name or old.get("last_name"),
+        "country": row.country or old.get("country") or default_country,
+        "state": row.state or old.get("state"),
+        "postcode": row.postcode or old.get("postcode"),
+        "timezone": row.timezone or old.get("timezone"),
+        "tags": _json(tags),
+        "attributes": _json({**(old.get("attributes") or {}), **row.attributes}),
+        "consent_source": old.get("consent_source")
+        if keep_consent
+        else (row.consent_source or consent_source),
+        "consent_at": old.get("consent_at") if keep_consent else (row_consent or consent_at),
+    }
+
+
+async def commit(
+    db: Database,
+    clock: Clock,
+    *,
+    tenant_id: int,
+    import_id: int,
+    actor: Actor,
+    confirmed_by_email: str | None,
+    idempotency_key: str | None = None,
+) -> CommitResult:
+    now = clock.now()
+    async with db.transaction() as tx:
+        if idempotency_key:
+            keyed = await tx.one("imports.batch_by_key", tenant_id=tenant_id, key=idempotency_key)
+            if keyed is not None and keyed["status"] == "committed":
+                return CommitResult(keyed["id"], "committed", keyed["counts"], True)
+        batch = await tx.one("imports.batch_for_commit", id=import_id, tenant_id=tenant_id)
+        if batch is None:
+            raise ImportInputError(404, "not_found", "no such import")
+        if batch["status"] == "committed":
+            return CommitResult(batch["id"], "committed", batch["counts"], True)
+        tenant = await tx.one("imports.tenant", tenant_id=tenant_id)
+        assert tenant is not None
+        stored = await tx.all("imports.rows_for_commit", id=import_id)
+        rows = [NormalisedRow.from_json(r["data"]) for r in stored]
+        decisions = decide(rows, await load_lookups(tx, tenant_id, rows, now))
+        by_row = {r.row: r for r in rows}
+        source = f"import #{import_id}" + (
+            f", confirmed by {confirmed_by_email}" if confirmed_by_email else ""
+        )
+        values = {"default_country": tenant["default_country"], "consent_at": now,
+                  "consent_source": source}  # fmt: skip
+
+        updates = [d for d in decisions if d.decision == "update"]
+        old_rows: dict[int, Row] = {}
+        for start in range(0, len(updates), LOOKUP_CHUNK):
+            ids = [d.contact_id for d in updates[start : start + LOOKUP_CHUNK]]
+            for r in await tx.all("imports.contacts_for_update", tenant_id=tenant_id, ids=ids):
+                old_rows[r["id"]] = r
+        # Updates first: an email match may move a contact off a number a later row creates.
+        await tx.bulk("imports.update_contacts", (
+            {"id": d.contact_id, **_merged(by_row[d.row], old_rows[d.contact_id], **values),
+             "batch_id": import_id, "now": now}
+            for d in updates if d.contact_id is not None
+        ))  # fmt: skip
+        await tx.bulk("imports.insert_contacts", (
+            {"tenant_id": tenant_id, **_merged(by_row[d.row], None, **values),
+             "batch_id": import_id, "now": now}
+            for d in decisions if d.decision == "create"
+        ))  # fmt: skip
+        # The dry-run stored its decisions; rewrite only the rows whose decision changed since.
+        await tx.bulk("imports.update_row_decisions", (
+            {"import_batch_id": import_id, "row_number": d.row, "decision": d.decision,
+             "reasons": _json(d.reasons), "contact_id": d.contact_id,
+             "previous_phone_e164": d.previous_phone_e164}
+            for d, old in zip(decisions, stored, strict=True) if _changed(d, old)
+        ))  # fmt: skip
+        await tx.run("imports.link_created_rows", id=import_id, tenant_id=tenant_id)
+        await tx.run("imports.insert_events", id=import_id, tenant_id=tenant_id, now=now)
+        counts = _counts(decisions)
+        await tx.run(
+            "imports.mark_committed",
+            id=import_id,
+            counts=counts,
+            user_id=actor.user_id,
+            idempotency_key=idempotency_key,
+            now=now,
+        )
+    return CommitResult(import_id, "committed", counts, False)
+
+
+def _changed(decision: Decision, stored: Row) -> bool:
+    return (
+        decision.decision,
+        decision.reasons,
+        decision.contact_id,
+        decision.previous_phone_e164,
+    ) != (
+        stored["decision"],
+        stored["reasons"],
+        stored["contact_id"],
+        stored["previous_phone_e164"],
+    )
+
+
+async def rejected_csv(db: Database, *, tenant_id: int, import_id: int) -> str:
+    batch = await db.one("imports.batch", id=import_id, tenant_id=tenant_id)
+    if batch is None:
+        raise ImportInputError(404, "not_found", "no such import")
+    rows = await db.all("imports.rejected_rows", id=import_id)
+    headers: list[str] = batch["headers"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([neutralise(h) for h in headers] + ["decision", "reason"])
+    for r in rows:
+        # Ragged rows are padded to the header's width; extra cells are kept.
+        cells = list(r["raw"]) + [""] * (len(headers) - len(r["raw"]))
+        writer.writerow([neutralise(c) for c in cells] + [r["decision"], ";".join(r["reasons"])])
+    return out.getvalue()

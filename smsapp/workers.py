@@ -1,0 +1,34 @@
+"""A small pool of worker processes for CPU-bound work that would otherwise stall the event
+loop: parsing every phone number of a 100k-row import takes seconds of pure Python.
+
+Processes are started with `spawn` (forking a process that runs threads — aiosqlite's — is
+unsafe), lazily on first use, and kept for the life of the app; `shutdown_pool` ends them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def worker_count() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def get_pool() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ProcessPoolExecutor(
+            max_workers=worker_count(), mp_context=multiprocessing.get_context("spawn")
+        )
+    return _pool
+
+
+def shutdown_pool() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None
