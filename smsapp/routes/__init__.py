@@ -8,6 +8,7 @@ from smsapp.access import Access, RouteSpec, StaticSpec, route
 from smsapp.pages import STATIC_DIR
 from smsapp.routes import admin, contacts, dnc, health, login, me, suppression
 from smsapp.routes import imports as import_routes
+from smsapp.routes import messages as message_routes
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -26,4 +27,5 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *dnc.routes,
         *suppression.routes,
         *import_routes.routes,
+        *message_routes.routes,
     ]
