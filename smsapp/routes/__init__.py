@@ -6,7 +6,7 @@ from aiohttp import web
 
 from smsapp.access import Access, RouteSpec, StaticSpec, route
 from smsapp.pages import STATIC_DIR
-from smsapp.routes import admin, contacts, dnc, health, login, me, suppression
+from smsapp.routes import admin, contacts, dnc, health, import_pages, login, me, suppression
 from smsapp.routes import imports as import_routes
 from smsapp.routes import messages as message_routes
 
@@ -27,5 +27,6 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *dnc.routes,
         *suppression.routes,
         *import_routes.routes,
+        *import_pages.routes,
         *message_routes.routes,
     ]
