@@ -9,6 +9,8 @@ from smsapp.pages import STATIC_DIR
 from smsapp.routes import admin, contacts, dnc, health, import_pages, login, me, suppression
 from smsapp.routes import imports as import_routes
 from smsapp.routes import messages as message_routes
+from smsapp.routes import numbers as number_routes
+from smsapp.routes import tenant_settings as settings_routes
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -29,4 +31,6 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *import_routes.routes,
         *import_pages.routes,
         *message_routes.routes,
+        *settings_routes.routes,
+        *number_routes.routes,
     ]
