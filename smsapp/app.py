@@ -16,6 +16,7 @@ from smsapp.keys import CLOCK, DB, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
+from smsapp.scheduler import scheduler
 from smsapp.workers import shutdown_pool
 
 MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # a 50 MB CSV plus its multipart envelope
@@ -25,7 +26,11 @@ async def stop_worker_processes(app: web.Application) -> None:
     await asyncio.to_thread(shutdown_pool)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, run_background: bool = True
+) -> web.Application:
+    """The app. `run_background=False` (tests) leaves out the scheduler and the send loop, whose
+    work the tests drive directly with an injected clock."""
     app = web.Application(
         middlewares=[request_context, error_shape, access_control],
         client_max_size=MAX_REQUEST_BYTES,
@@ -43,5 +48,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
 
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(background_tasks)  # after the database: torn down before it
+    if run_background:
+        app.cleanup_ctx.append(scheduler)
     app.on_cleanup.append(stop_worker_processes)
     return app

@@ -241,6 +241,32 @@ def analyse(text: str) -> Analysis:
     )
 
 
+_GSM_ALL = GSM_BASIC | GSM_EXTENSION
+
+
+def count_parts(text: str) -> tuple[Encoding, int]:
+    """(encoding, number of parts) of `text`, equal to what `analyse` says, but without
+    building the parts unless an escape pair or surrogate pair could straddle one: the queue
+    builder counts every job of a campaign."""
+    if not text:
+        return "GSM-7", 0
+    characters = set(text)
+    if characters <= _GSM_ALL:
+        encoding: Encoding = "GSM-7"
+        paired = not characters.isdisjoint(GSM_EXTENSION)
+        units = len(text) + sum(text.count(ch) for ch in characters & GSM_EXTENSION)
+    else:
+        encoding = "UCS-2"
+        units = len(text.encode("utf-16-le")) // 2
+        paired = units != len(text)
+    single, multi = limits(encoding)
+    if units <= single:
+        return encoding, 1
+    if not paired:
+        return encoding, -(-units // multi)
+    return encoding, len(split_parts(text))
+
+
 def render_for_count(body: str, *, footer: str | None, link_length: int) -> str:
     """The text to count for a template (pack §7, §8): every `{link}` replaced by `link_length`
     GSM basic characters (the real short link's length; a short URL is letters, digits and

@@ -183,7 +183,9 @@ async def client(
     settings: Settings,
     clock: ManualClock,
 ) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(settings, clock=clock), cookie_jar=DummyCookieJar())
+    return await aiohttp_client(
+        create_app(settings, clock=clock, run_background=False), cookie_jar=DummyCookieJar()
+    )
 
 
 @dataclass

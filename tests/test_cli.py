@@ -304,7 +304,7 @@ async def test_it_creates_an_api_key_printed_last_that_authenticates(
     assert [(k["name"], k["role"]) for k in stored] == [("ci", "viewer")]
     assert key not in str(stored)  # only its hash is kept
 
-    client = await aiohttp_client(create_app(settings))
+    client = await aiohttp_client(create_app(settings, run_background=False))
     response = await client.get("/api/me", headers={"Authorization": f"Bearer {key}"})
     assert response.status == 200
     body = await response.json()

@@ -353,3 +353,17 @@ def test_split_parts_agrees_with_a_splitter_over_the_wire_units(pool: str) -> No
             part.encode("utf-16-le")
             if result.encoding == "GSM-7":
                 assert wire(part, "GSM-7")[-1] != ESC
+
+
+def test_it_counts_parts_fast_exactly_as_analyse_does() -> None:
+    import random
+
+    from smsapp.encoding import count_parts
+
+    rng = random.Random(11)
+    pools = ["abc XYZ 123", "abc€[]{}^~|\\", "abc’é😀", "x" * 3 + "😀€ç"]
+    for pool in pools:
+        for _ in range(800):
+            text = "".join(rng.choice(pool) for _ in range(rng.randrange(0, 400)))
+            analysis = analyse(text)
+            assert count_parts(text) == (analysis.encoding, analysis.segments), text

@@ -32,7 +32,9 @@ async def mail_client(
     smtp_server: SmtpServer,
 ) -> TestClient[Any, Any]:
     settings = make_settings(database_url, tmp_path / "data", SMTP_URL=smtp_server.url)
-    return await aiohttp_client(create_app(settings, clock=clock), cookie_jar=DummyCookieJar())
+    return await aiohttp_client(
+        create_app(settings, clock=clock, run_background=False), cookie_jar=DummyCookieJar()
+    )
 
 
 @pytest.fixture

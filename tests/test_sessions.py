@@ -63,7 +63,9 @@ async def test_it_marks_the_cookie_secure_when_the_public_url_is_https(
     settings = make_settings(
         database_url, tmp_path / "data", PUBLIC_BASE_URL="https://sms.example.com"
     )
-    client = await aiohttp_client(create_app(settings, clock=clock), cookie_jar=DummyCookieJar())
+    client = await aiohttp_client(
+        create_app(settings, clock=clock, run_background=False), cookie_jar=DummyCookieJar()
+    )
     db = client.app[DB]
     uid = await ensure_user(db, clock, "s@example.com")
     response = await login(client, uid)

@@ -38,6 +38,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             "contacts import, dry-run then commit (--rows N), against phone parsing alone",
             "smsapp.bench.imports",
         ),
+        Benchmark(
+            "queue",
+            "queue a campaign to N contacts with short links (--contacts N), against bulk insert",
+            "smsapp.bench.queue",
+        ),
     ]
 }
 

@@ -46,11 +46,12 @@ class Executor(Protocol):
 
     async def run_many(self, query: Query, rows: Sequence[Mapping[str, Any]], /) -> None: ...
 
-    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> None:
+    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> int:
         """Write many rows fast. The query's SQLite text takes one row's `:params` (run as
         executemany); its PostgreSQL text takes each `:param` as an array of all rows' values
         (`INSERT … SELECT … FROM unnest(CAST(:a AS bigint[]), …)`), one statement per chunk.
-        JSON values are passed already serialised (text) on both backends."""
+        JSON values are passed already serialised (text) on both backends. Answers the number
+        of rows the statements changed."""
         ...
 
 

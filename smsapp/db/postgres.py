@@ -64,12 +64,16 @@ class _Conn:
         if rows:
             await self._conn.executemany(sql, [_args(names, r) for r in rows])
 
-    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> None:
+    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> int:
         """One statement per chunk, each parameter bound as the array of that column's values
         (the query's PostgreSQL text reads them with unnest)."""
         sql, names = compiled(query, "postgresql")
+        changed = 0
         for chunk in chunked(rows, BULK_CHUNK):
-            await self._conn.execute(sql, *[[r[n] for r in chunk] for n in names])
+            changed += _rowcount(
+                await self._conn.execute(sql, *[[r[n] for r in chunk] for n in names])
+            )
+        return changed
 
 
 class PostgresDatabase(_Conn):

@@ -143,7 +143,9 @@ async def _connect(path: Path, *, writer: bool) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(
         path,
         isolation_level=None,  # we issue BEGIN/COMMIT ourselves
-        detect_types=sqlite3.PARSE_DECLTYPES,
+        # Column types convert values; an expression (min(t)) has none, so such a column
+        # names its type in its alias: `min(t) AS "until [TIMESTAMPTZ]"` (SQLite variant).
+        detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES,
     )
     conn.row_factory = _dict_row  # type: ignore[assignment]
     await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -188,12 +190,15 @@ class _Conn:
         sql, _ = compiled(query, "sqlite")
         await self._conn.executemany(sql, [_checked(row) for row in rows])
 
-    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> None:
+    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> int:
         # SQLite's executemany is the bulk path: one prepared statement, no round trips. Rows
         # go in chunks, so a generator of 100k rows is never all in memory at once.
         sql, _ = compiled(query, "sqlite")
+        changed = 0
         for chunk in chunked(rows, BULK_CHUNK):
-            await self._conn.executemany(sql, [_checked(row) for row in chunk])
+            async with self._conn.executemany(sql, [_checked(row) for row in chunk]) as cur:
+                changed += cur.rowcount
+        return changed
 
 
 class SqliteDatabase:
@@ -252,9 +257,9 @@ class SqliteDatabase:
         async with self.transaction() as tx:
             await tx.run_many(query, rows)
 
-    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> None:
+    async def bulk(self, query: Query, rows: Iterable[Mapping[str, Any]], /) -> int:
         async with self.transaction() as tx:
-            await tx.bulk(query, rows)
+            return await tx.bulk(query, rows)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:

@@ -7,6 +7,7 @@ from aiohttp import web
 from smsapp.access import Access, RouteSpec, StaticSpec, route
 from smsapp.pages import STATIC_DIR
 from smsapp.routes import admin, contacts, dnc, health, import_pages, login, me, suppression
+from smsapp.routes import campaigns as campaign_routes
 from smsapp.routes import imports as import_routes
 from smsapp.routes import messages as message_routes
 from smsapp.routes import numbers as number_routes
@@ -31,6 +32,7 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *import_routes.routes,
         *import_pages.routes,
         *message_routes.routes,
+        *campaign_routes.routes,
         *settings_routes.routes,
         *number_routes.routes,
     ]

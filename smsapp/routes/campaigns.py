@@ -1,0 +1,251 @@
+"""Templates and campaigns API (pack §7, §17)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from smsapp import audit
+from smsapp.access import CALLER, Access, route
+from smsapp.budgets import headroom
+from smsapp.campaigns import (
+    campaign_summary,
+    change_status,
+    check_segment,
+    create_campaign,
+    create_template,
+    get_template,
+    update_campaign,
+    update_template,
+)
+from smsapp.errors import path_int, read_json
+from smsapp.fields import check_fields, iso
+from smsapp.keys import CLOCK, DB, SETTINGS
+from smsapp.money import units_to_cents
+from smsapp.queue_builder import queue_campaign
+from smsapp.routes.common import api_errors, json_created, paging
+
+
+def template_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"], "name": row["name"], "body": row["body"], "active": row["active"],
+        "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
+    }  # fmt: skip
+
+
+@api_errors
+async def list_templates(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    rows = await request.app[DB].all("campaigns.templates", tenant_id=tenant_id)
+    return web.json_response({"templates": [template_json(r) for r in rows]})
+
+
+@api_errors
+async def show_template(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    row = await get_template(
+        request.app[DB], tenant_id, path_int(request, "template_id", "template")
+    )
+    return web.json_response(template_json(row))
+
+
+@api_errors
+async def create_template_api(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    db, clock = request.app[DB], request.app[CLOCK]
+    row = await create_template(db, clock, tenant_id=tenant_id, body=await read_json(request))
+    await audit.record_request(
+        request,
+        db,
+        clock,
+        "template.create",
+        target_type="template",
+        target_id=row["id"],
+        details={"name": row["name"]},
+    )
+    return json_created(template_json(row))
+
+
+@api_errors
+async def patch_template_api(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    db, clock = request.app[DB], request.app[CLOCK]
+    template_id = path_int(request, "template_id", "template")
+    body = await read_json(request)
+    row = await update_template(db, clock, tenant_id=tenant_id, template_id=template_id, body=body)
+    await audit.record_request(
+        request,
+        db,
+        clock,
+        "template.update",
+        target_type="template",
+        target_id=template_id,
+        details={"fields": sorted(body)},
+    )
+    return web.json_response(template_json(row))
+
+
+@api_errors
+async def list_campaigns(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    limit, offset = paging(request)
+    rows = await request.app[DB].all(
+        "campaigns.campaigns", tenant_id=tenant_id, limit=limit, offset=offset
+    )
+    return web.json_response({"campaigns": [
+        {"id": r["id"], "name": r["name"], "status": r["status"], "segment": r["segment"],
+         "scheduled_at": iso(r["scheduled_at"]), "created_at": iso(r["created_at"]),
+         "jobs_total": r["jobs_total"]}
+        for r in rows
+    ]})  # fmt: skip
+
+
+@api_errors
+async def show_campaign(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    campaign_id = path_int(request, "campaign_id", "campaign")
+    return web.json_response(await campaign_summary(request.app[DB], tenant_id, campaign_id))
+
+
+@api_errors
+async def create_campaign_api(request: web.Request) -> web.StreamResponse:
+    caller = request[CALLER]
+    tenant_id = caller.require_tenant()
+    db, clock = request.app[DB], request.app[CLOCK]
+    campaign_id = await create_campaign(
+        db, clock, tenant_id=tenant_id, body=await read_json(request), created_by=caller.user_id
+    )
+    await audit.record_request(
+        request, db, clock, "campaign.create", target_type="campaign", target_id=campaign_id
+    )
+    return json_created(await campaign_summary(db, tenant_id, campaign_id))
+
+
+@api_errors
+async def patch_campaign_api(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    db, clock = request.app[DB], request.app[CLOCK]
+    campaign_id = path_int(request, "campaign_id", "campaign")
+    body = await read_json(request)
+    await update_campaign(db, clock, tenant_id=tenant_id, campaign_id=campaign_id, body=body)
+    await audit.record_request(
+        request,
+        db,
+        clock,
+        "campaign.update",
+        target_type="campaign",
+        target_id=campaign_id,
+        details={"fields": sorted(body)},
+    )
+    return web.json_response(await campaign_summary(db, tenant_id, campaign_id))
+
+
+def status_action(action: str) -> Any:
+    @api_errors
+    async def handler(request: web.Request) -> web.StreamResponse:
+        tenant_id = request[CALLER].require_tenant()
+        db, clock = request.app[DB], request.app[CLOCK]
+        campaign_id = path_int(request, "campaign_id", "campaign")
+        status = await change_status(
+            db, clock, tenant_id=tenant_id, campaign_id=campaign_id, action=action
+        )
+        await audit.record_request(
+            request, db, clock, f"campaign.{action}", target_type="campaign", target_id=campaign_id
+        )
+        return web.json_response({"id": campaign_id, "status": status})
+
+    return handler
+
+
+@api_errors
+async def queue_api(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    db, clock, settings = request.app[DB], request.app[CLOCK], request.app[SETTINGS]
+    campaign_id = path_int(request, "campaign_id", "campaign")
+    body = await read_json(request) if request.can_read_body else {}
+    check_fields(body, ("segment",))
+    segment = check_segment(body["segment"]) if "segment" in body else None
+    result = await queue_campaign(
+        db, clock, settings, tenant_id=tenant_id, campaign_id=campaign_id, segment=segment
+    )
+    await audit.record_request(
+        request,
+        db,
+        clock,
+        "campaign.queue",
+        target_type="campaign",
+        target_id=campaign_id,
+        details={"added": result.added},
+    )
+    return web.json_response(await queue_answer(request, tenant_id, campaign_id, result.added))
+
+
+async def queue_answer(
+    request: web.Request, tenant_id: int, campaign_id: int, added: int
+) -> dict[str, Any]:
+    """What will happen: how many jobs, what they cost, how much fits today's and this month's
+    budget, and why they may wait."""
+    db, clock = request.app[DB], request.app[CLOCK]
+    summary = await campaign_summary(db, tenant_id, campaign_id)
+    projected = await db.one("campaigns.projected_cost", campaign_id=campaign_id)
+    assert projected is not None
+    cost = int(projected["cost"] or 0)
+    room = await headroom(db, tenant_id, clock.now())
+    tenant = await db.one("tenancy.tenant_by_id", id=tenant_id)
+    assert tenant is not None
+    waiting = []
+    if tenant["paused"]:
+        waiting.append("tenant_paused")
+    if summary["status"] == "paused":
+        waiting.append("campaign_paused")
+    if room.remaining_today is not None and cost > room.remaining_today:
+        waiting.append("over_daily_budget")
+    if room.remaining_month is not None and cost > room.remaining_month:
+        waiting.append("over_monthly_budget")
+    if projected["unpriced"] and room.has_budget:
+        waiting.append("price_unknown")
+
+    def fits(remaining: int | None) -> int | float | None:
+        return None if remaining is None else units_to_cents(min(cost, remaining))
+
+    return {
+        "id": campaign_id,
+        "status": summary["status"],
+        "jobs": summary["jobs"].get("queued", 0),
+        "added": added,
+        "skipped": summary["jobs"].get("skipped", 0),
+        "skipped_reasons": await skipped_reasons(db, campaign_id),
+        "projected_cost": units_to_cents(cost),
+        "unpriced_jobs": projected["unpriced"] or 0,
+        "fits_budget_today": fits(room.remaining_today),
+        "fits_budget_month": fits(room.remaining_month),
+        "waiting": waiting,
+    }
+
+
+async def skipped_reasons(db: Any, campaign_id: int) -> dict[str, int]:
+    rows = await db.all("campaigns.skipped_reasons", campaign_id=campaign_id)
+    return {r["reason"]: r["n"] for r in rows}
+
+
+routes = [
+    route("GET", "/api/templates", list_templates, access=Access.VIEWER),
+    route("POST", "/api/templates", create_template_api, access=Access.STAFF),
+    route("GET", "/api/templates/{template_id}", show_template, access=Access.VIEWER),
+    route("PATCH", "/api/templates/{template_id}", patch_template_api, access=Access.STAFF),
+    route("GET", "/api/campaigns", list_campaigns, access=Access.VIEWER),
+    route("POST", "/api/campaigns", create_campaign_api, access=Access.STAFF),
+    route("GET", "/api/campaigns/{campaign_id}", show_campaign, access=Access.VIEWER),
+    route("PATCH", "/api/campaigns/{campaign_id}", patch_campaign_api, access=Access.STAFF),
+    route(
+        "POST", "/api/campaigns/{campaign_id}/cancel", status_action("cancel"), access=Access.STAFF
+    ),
+    route(
+        "POST", "/api/campaigns/{campaign_id}/pause", status_action("pause"), access=Access.STAFF
+    ),
+    route(
+        "POST", "/api/campaigns/{campaign_id}/resume", status_action("resume"), access=Access.STAFF
+    ),
+    route("POST", "/api/campaigns/{campaign_id}/queue", queue_api, access=Access.STAFF),
+]
