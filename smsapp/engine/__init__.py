@@ -1,0 +1,1 @@
+"""The sending engine: provider adapters, webhook signatures and (later) the send loop."""
