@@ -36,10 +36,15 @@ async def _measure(url: DatabaseUrl, settings: Settings, contacts: int) -> dict[
                 "VALUES (:t, :p, :f, 'AU', :tags, 'bench', :now, :now, :now)"
             ),
             [
-                {"t": tenant_id, "p": f"+614{n:08d}", "f": f"Person{n}",
-                 "tags": ["vip"] if n % 2 else [], "now": now}
+                {
+                    "t": tenant_id,
+                    "p": f"+614{n:08d}",
+                    "f": f"Person{n}",
+                    "tags": ["vip"] if n % 2 else [],
+                    "now": now,
+                }
                 for n in range(contacts)
-            ],  # fmt: skip
+            ],
         )
         # A few on the DNC list, so the lists are consulted for real.
         await db.run(
