@@ -7,10 +7,12 @@ from aiohttp import web
 from smsapp.access import Access, RouteSpec, StaticSpec, route
 from smsapp.pages import STATIC_DIR
 from smsapp.routes import admin, contacts, dnc, health, import_pages, login, me, suppression
+from smsapp.routes import campaign_pages as campaign_page_routes
 from smsapp.routes import campaigns as campaign_routes
 from smsapp.routes import imports as import_routes
 from smsapp.routes import messages as message_routes
 from smsapp.routes import numbers as number_routes
+from smsapp.routes import template_pages as template_page_routes
 from smsapp.routes import tenant_settings as settings_routes
 
 
@@ -33,6 +35,8 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *import_pages.routes,
         *message_routes.routes,
         *campaign_routes.routes,
+        *template_page_routes.routes,
+        *campaign_page_routes.routes,
         *settings_routes.routes,
         *number_routes.routes,
     ]

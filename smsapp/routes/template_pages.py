@@ -1,0 +1,270 @@
+"""Message template admin pages (pack §7, §8):
+
+    GET  /admin/templates               the templates with their encoding and segments; the
+                                        create form (staff)
+    POST /admin/templates               create (or, with the Preview button, only preview)
+    POST /admin/templates/preview       JSON: the live preview of a body, as sent (viewer)
+    GET  /admin/templates/{id}          one template: its preview; the edit form (staff)
+    POST /admin/templates/{id}          save (or preview)
+    POST /admin/templates/{id}/archive  archive / unarchive (staff)
+    POST /admin/templates/{id}/unarchive
+
+The pages work without JavaScript: the preview beside the body is rendered by the server for
+the saved body and on the Preview button. With JavaScript, static/preview.js asks
+/admin/templates/preview as the person types, which counts the body exactly as the server does
+(smsapp.template_preview: footer when needed, {link} at the real short-link length).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from smsapp import audit
+from smsapp.access import CALLER, Access, route
+from smsapp.campaigns import MAX_TEMPLATE_LENGTH, create_template, get_template, update_template
+from smsapp.db import Row
+from smsapp.errors import ApiError, path_int, read_json
+from smsapp.fields import DomainError, check_fields
+from smsapp.keys import CLOCK, DB, SETTINGS
+from smsapp.pages import flash, redirect, render
+from smsapp.routes.common import as_api_error
+from smsapp.template_preview import Preview, char_label, preview
+
+PREVIEW_ACTION = "preview"
+
+
+async def _tenant(request: web.Request) -> Row:
+    tenant_id = request[CALLER].require_tenant()
+    tenant = await request.app[DB].one("tenancy.tenant_by_id", id=tenant_id)
+    if tenant is None:
+        raise ApiError(404, "not_found", "no such tenant")
+    return tenant
+
+
+def _preview_of(request: web.Request, tenant: Row, body: str) -> Preview:
+    return preview(request.app[SETTINGS], tenant, body)
+
+
+async def _posted(request: web.Request) -> tuple[dict[str, str], bool]:
+    """The form's name and body (a textarea sends CRLF; the stored text uses LF), and whether
+    the Preview button sent it."""
+    form = await request.post()
+    values = {
+        "name": str(form.get("name") or ""),
+        "body": str(form.get("body") or "").replace("\r\n", "\n"),
+    }
+    return values, form.get("action") == PREVIEW_ACTION
+
+
+# --- the list and the create form ------------------------------------------------------------
+
+
+async def _list(
+    request: web.Request,
+    *,
+    values: dict[str, str] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    tenant = await _tenant(request)
+    rows = await request.app[DB].all("campaigns.templates", tenant_id=tenant["id"])
+    templates = [{"row": r, "preview": _preview_of(request, tenant, r["body"])} for r in rows]
+    values = values or {"name": "", "body": ""}
+    return await render(
+        request,
+        "templates.html",
+        {
+            "templates": templates,
+            "values": values,
+            "error": error,
+            "preview": _preview_of(request, tenant, values["body"]),
+            "max_length": MAX_TEMPLATE_LENGTH,
+            "char_label": char_label,
+        },
+        status=status,
+    )
+
+
+async def templates_page(request: web.Request) -> web.StreamResponse:
+    return await _list(request)
+
+
+async def create_from_form(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    db, clock = request.app[DB], request.app[CLOCK]
+    values, preview_only = await _posted(request)
+    if preview_only:
+        return await _list(request, values=values)
+    try:
+        row = await create_template(db, clock, tenant_id=tenant_id, body=values)
+    except DomainError as exc:
+        return await _list(request, values=values, error=exc.message, status=exc.status)
+    await audit.record_request(
+        request,
+        db,
+        clock,
+        "template.create",
+        target_type="template",
+        target_id=row["id"],
+        details={"name": row["name"]},
+    )
+    response = redirect(f"/admin/templates/{row['id']}")
+    flash(request, response, f"Template {row['name']!r} created.")
+    raise response
+
+
+# --- the live preview ------------------------------------------------------------------------
+
+
+async def preview_api(request: web.Request) -> web.StreamResponse:
+    """`{"body"}` → the answer of POST /api/messages/preview for the body as it is sent, plus
+    `footer`, `link_length`, `message`, `placeholders`, `problem`, `price_per_message`. Errors
+    in the API's JSON shape, though the address is a page's."""
+    try:
+        payload = await read_json(request)
+        try:
+            check_fields(payload, ("body",))
+        except DomainError as exc:
+            raise as_api_error(exc) from None
+        body = payload.get("body")
+        if not isinstance(body, str):
+            raise ApiError(400, "bad_request", "send 'body': the template text, a string")
+        if len(body) > MAX_TEMPLATE_LENGTH:
+            raise ApiError(
+                400,
+                "too_long",
+                f"the body is {len(body)} characters; at most {MAX_TEMPLATE_LENGTH} are accepted",
+            )
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(
+                400, "bad_request", "the body contains a lone UTF-16 surrogate"
+            ) from None
+        tenant = await _tenant(request)
+    except ApiError as exc:
+        return exc.response()
+    answer = _preview_of(request, tenant, body.replace("\r\n", "\n")).as_json()
+    return web.json_response(answer, headers={"Cache-Control": "no-store"})
+
+
+# --- one template ----------------------------------------------------------------------------
+
+
+async def _template_or_404(request: web.Request, tenant_id: int) -> Row:
+    template_id = path_int(request, "template_id", "template")
+    try:
+        return await get_template(request.app[DB], tenant_id, template_id)
+    except DomainError as exc:
+        raise as_api_error(exc) from None
+
+
+async def _detail(
+    request: web.Request,
+    template: Row,
+    *,
+    values: dict[str, str] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> web.Response:
+    tenant = await _tenant(request)
+    values = values or {"name": template["name"], "body": template["body"]}
+    campaigns = await request.app[DB].all(
+        "campaign_pages.template_campaigns", tenant_id=tenant["id"], template_id=template["id"]
+    )
+    return await render(
+        request,
+        "template.html",
+        {
+            "template": template,
+            "values": values,
+            "error": error,
+            "preview": _preview_of(request, tenant, values["body"]),
+            "changed": values["body"] != template["body"] or values["name"] != template["name"],
+            "campaigns": campaigns,
+            "max_length": MAX_TEMPLATE_LENGTH,
+            "char_label": char_label,
+        },
+        status=status,
+    )
+
+
+async def template_page(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    return await _detail(request, await _template_or_404(request, tenant_id))
+
+
+async def _save(
+    request: web.Request, tenant_id: int, template_id: int, body: dict[str, Any]
+) -> Row:
+    db, clock = request.app[DB], request.app[CLOCK]
+    row = await update_template(db, clock, tenant_id=tenant_id, template_id=template_id, body=body)
+    await audit.record_request(
+        request,
+        db,
+        clock,
+        "template.update",
+        target_type="template",
+        target_id=template_id,
+        details={"fields": sorted(body)},
+    )
+    return row
+
+
+async def update_from_form(request: web.Request) -> web.StreamResponse:
+    tenant_id = request[CALLER].require_tenant()
+    current = await _template_or_404(request, tenant_id)
+    values, preview_only = await _posted(request)
+    if preview_only:
+        return await _detail(request, current, values=values)
+    changed = {k: v for k, v in values.items() if v != current[k]}
+    if changed:
+        try:
+            await _save(request, tenant_id, current["id"], changed)
+        except DomainError as exc:
+            return await _detail(
+                request, current, values=values, error=exc.message, status=exc.status
+            )
+    response = redirect(f"/admin/templates/{current['id']}")
+    flash(request, response, "Saved." if changed else "Nothing changed.")
+    raise response
+
+
+def set_active(active: bool) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        tenant_id = request[CALLER].require_tenant()
+        current = await _template_or_404(request, tenant_id)
+        if current["active"] != active:
+            try:
+                await _save(request, tenant_id, current["id"], {"active": active})
+            except DomainError as exc:
+                raise as_api_error(exc) from None
+        response = redirect(f"/admin/templates/{current['id']}")
+        flash(
+            request,
+            response,
+            f"Template {current['name']!r} "
+            + (
+                "is active again: new campaigns can use it."
+                if active
+                else "is archived: new campaigns cannot use it; campaigns that have it keep it."
+            ),
+        )
+        raise response
+
+    return handler
+
+
+routes = [
+    route("GET", "/admin/templates", templates_page, access=Access.VIEWER, name="templates"),
+    route("POST", "/admin/templates", create_from_form, access=Access.STAFF),
+    route("POST", "/admin/templates/preview", preview_api, access=Access.VIEWER),
+    route("GET", "/admin/templates/{template_id}", template_page, access=Access.VIEWER),
+    route("POST", "/admin/templates/{template_id}", update_from_form, access=Access.STAFF),
+    route("POST", "/admin/templates/{template_id}/archive", set_active(False), access=Access.STAFF),
+    route(
+        "POST", "/admin/templates/{template_id}/unarchive", set_active(True), access=Access.STAFF
+    ),
+]
