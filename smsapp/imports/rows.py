@@ -119,11 +119,21 @@ class NormalisedRow:
     warnings: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        """Stored per row, so empty optional fields are left out (from_json restores them)."""
+        data = {name: getattr(self, name) for name in _REQUIRED}
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value:
+                data[name] = value
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NormalisedRow:
         return cls(**data)
+
+
+_REQUIRED = ("row", "phone_raw", "phone_e164", "problem")
+_OPTIONAL = tuple(name for name in NormalisedRow.__slots__ if name not in _REQUIRED)
 
 
 def _cell(cells: list[str], index: int | None) -> str | None:
