@@ -342,3 +342,47 @@ async def campaign_summary(db: Executor, tenant_id: int, campaign_id: int) -> di
         "projected_cost": units_to_cents(projected["cost"] or 0),
         "unpriced_jobs": projected["unpriced"] or 0,
     }
+
+
+async def queue_outlook(
+    db: Executor, now: datetime, tenant_id: int, campaign_id: int, *, added: int
+) -> dict[str, Any]:
+    """The queue answer (pack §7, §17): how many jobs, what they cost, how much fits today's
+    and this month's budget, and why jobs may wait. Nothing is dropped for pause or budget."""
+    from smsapp.budgets import headroom
+    from smsapp.money import cents_to_units, units_to_cents
+
+    summary = await campaign_summary(db, tenant_id, campaign_id)
+    cost = cents_to_units(summary["projected_cost"])
+    room = await headroom(db, tenant_id, now)
+    tenant = await db.one("tenancy.tenant_by_id", id=tenant_id)
+    assert tenant is not None
+    waiting = []
+    if tenant["paused"]:
+        waiting.append("tenant_paused")
+    if summary["status"] == "paused":
+        waiting.append("campaign_paused")
+    if room.remaining_today is not None and cost > room.remaining_today:
+        waiting.append("over_daily_budget")
+    if room.remaining_month is not None and cost > room.remaining_month:
+        waiting.append("over_monthly_budget")
+    if summary["unpriced_jobs"] and room.has_budget:
+        waiting.append("price_unknown")
+
+    def fits(remaining: int | None) -> int | float | None:
+        return None if remaining is None else units_to_cents(min(cost, remaining))
+
+    skipped = await db.all("campaigns.skipped_reasons", campaign_id=campaign_id)
+    return {
+        "id": campaign_id,
+        "status": summary["status"],
+        "jobs": summary["jobs"].get("queued", 0),
+        "added": added,
+        "skipped": summary["jobs"].get("skipped", 0),
+        "skipped_reasons": {r["reason"]: r["n"] for r in skipped},
+        "projected_cost": summary["projected_cost"],
+        "unpriced_jobs": summary["unpriced_jobs"],
+        "fits_budget_today": fits(room.remaining_today),
+        "fits_budget_month": fits(room.remaining_month),
+        "waiting": waiting,
+    }

@@ -38,6 +38,7 @@ from smsapp.campaigns import (
     change_status,
     create_campaign,
     get_campaign,
+    queue_outlook,
     update_campaign,
 )
 from smsapp.db import Row
@@ -48,7 +49,6 @@ from smsapp.keys import CLOCK, DB, SETTINGS
 from smsapp.money import cents_to_units, dollars_text
 from smsapp.pages import flash, redirect, render
 from smsapp.queue_builder import queue_campaign
-from smsapp.routes.campaigns import queue_answer
 from smsapp.routes.common import PAGE_SIZE, as_api_error, page_number
 from smsapp.template_preview import char_label, preview, rendered_for
 from smsapp.templating import Recipient
@@ -351,7 +351,9 @@ async def update_from_form(request: web.Request) -> web.StreamResponse:
 
 async def _outlook(request: web.Request, tenant_id: int, campaign_id: int) -> dict[str, Any]:
     """The queue answer (the same as POST /api/campaigns/{id}/queue's), for people."""
-    answer = await queue_answer(request, tenant_id, campaign_id, 0)
+    answer = await queue_outlook(
+        request.app[DB], request.app[CLOCK].now(), tenant_id, campaign_id, added=0
+    )
     return {
         **answer,
         "skipped_list": [

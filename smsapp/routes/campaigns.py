@@ -8,7 +8,6 @@ from aiohttp import web
 
 from smsapp import audit
 from smsapp.access import CALLER, Access, route
-from smsapp.budgets import headroom
 from smsapp.campaigns import (
     campaign_summary,
     change_status,
@@ -16,13 +15,13 @@ from smsapp.campaigns import (
     create_campaign,
     create_template,
     get_template,
+    queue_outlook,
     update_campaign,
     update_template,
 )
 from smsapp.errors import path_int, read_json
 from smsapp.fields import check_fields, iso
 from smsapp.keys import CLOCK, DB, SETTINGS
-from smsapp.money import units_to_cents
 from smsapp.queue_builder import queue_campaign
 from smsapp.routes.common import api_errors, json_created, paging
 
@@ -178,55 +177,8 @@ async def queue_api(request: web.Request) -> web.StreamResponse:
         target_id=campaign_id,
         details={"added": result.added},
     )
-    return web.json_response(await queue_answer(request, tenant_id, campaign_id, result.added))
-
-
-async def queue_answer(
-    request: web.Request, tenant_id: int, campaign_id: int, added: int
-) -> dict[str, Any]:
-    """What will happen: how many jobs, what they cost, how much fits today's and this month's
-    budget, and why they may wait."""
-    db, clock = request.app[DB], request.app[CLOCK]
-    summary = await campaign_summary(db, tenant_id, campaign_id)
-    projected = await db.one("campaigns.projected_cost", campaign_id=campaign_id)
-    assert projected is not None
-    cost = int(projected["cost"] or 0)
-    room = await headroom(db, tenant_id, clock.now())
-    tenant = await db.one("tenancy.tenant_by_id", id=tenant_id)
-    assert tenant is not None
-    waiting = []
-    if tenant["paused"]:
-        waiting.append("tenant_paused")
-    if summary["status"] == "paused":
-        waiting.append("campaign_paused")
-    if room.remaining_today is not None and cost > room.remaining_today:
-        waiting.append("over_daily_budget")
-    if room.remaining_month is not None and cost > room.remaining_month:
-        waiting.append("over_monthly_budget")
-    if projected["unpriced"] and room.has_budget:
-        waiting.append("price_unknown")
-
-    def fits(remaining: int | None) -> int | float | None:
-        return None if remaining is None else units_to_cents(min(cost, remaining))
-
-    return {
-        "id": campaign_id,
-        "status": summary["status"],
-        "jobs": summary["jobs"].get("queued", 0),
-        "added": added,
-        "skipped": summary["jobs"].get("skipped", 0),
-        "skipped_reasons": await skipped_reasons(db, campaign_id),
-        "projected_cost": units_to_cents(cost),
-        "unpriced_jobs": projected["unpriced"] or 0,
-        "fits_budget_today": fits(room.remaining_today),
-        "fits_budget_month": fits(room.remaining_month),
-        "waiting": waiting,
-    }
-
-
-async def skipped_reasons(db: Any, campaign_id: int) -> dict[str, int]:
-    rows = await db.all("campaigns.skipped_reasons", campaign_id=campaign_id)
-    return {r["reason"]: r["n"] for r in rows}
+    answer = await queue_outlook(db, clock.now(), tenant_id, campaign_id, added=result.added)
+    return web.json_response(answer)
 
 
 routes = [
