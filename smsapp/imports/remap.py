@@ -12,18 +12,8 @@ from dataclasses import dataclass
 from smsapp.clock import Clock
 from smsapp.db import Database
 from smsapp.imports.reading import ImportInputError, ParsedCsv, parse_csv
-from smsapp.imports.rows import decide, guess_mapping, validate_mapping
-from smsapp.imports.service import (
-    PREVIEW_DEFAULT,
-    Actor,
-    DryRun,
-    _counts,
-    _decision_json,
-    _preview_limit,
-    _row_records,
-    load_lookups,
-    normalise_all,
-)
+from smsapp.imports.rows import guess_mapping, validate_mapping
+from smsapp.imports.service import PREVIEW_DEFAULT, Actor, DryRun, store_dry_run
 from smsapp.phones import normalise_phone
 
 SAMPLE_ROWS = 100  # rows read to recognise the phone column by its contents
@@ -104,34 +94,19 @@ async def redo_dry_run(
             409, "no_headers", "this import kept no column names; upload the file again"
         )
     columns_by_field = validate_mapping(mapping, headers)
-    index = {h: i for i, h in enumerate(headers)}
-    columns = {name: index[header] for name, header in columns_by_field.items()}
     stored = await db.all("import_remap.raw_rows", id=import_id)
-    cells: list[tuple[int, list[str]]] = [(r["row_number"], list(r["raw"])) for r in stored]
-    tenant = await db.one("imports.tenant", tenant_id=tenant_id)
-    assert tenant is not None
-    rows = await normalise_all(cells, columns, tenant["default_country"], tenant["timezone"])
-    now = clock.now()
-    async with db.transaction() as tx:
-        decisions = decide(rows, await load_lookups(tx, tenant_id, rows, now))
-        counts = _counts(decisions)
-        batch_id: int = await tx.val(
-            "imports.insert_batch",
-            tenant_id=tenant_id,
-            filename=batch["filename"],
-            sha256=batch["sha256"],
-            mapping=columns_by_field,
-            headers=headers,
-            idempotency_key=None,
-            row_count=len(rows),
-            counts=counts,
-            created_by=actor.user_id,
-            api_key_id=actor.api_key_id,
-            now=now,
-        )
-        await tx.bulk(
-            "imports.insert_rows",
-            _row_records(batch_id, rows, [c for _, c in cells], decisions, now),
-        )
-    preview = [_decision_json(d) for d in decisions[: _preview_limit(limit)]]
-    return DryRun(batch_id, counts, preview, len(rows), None, None)
+    return await store_dry_run(
+        db,
+        clock,
+        tenant_id=tenant_id,
+        actor=actor,
+        cells=[(r["row_number"], list(r["raw"])) for r in stored],
+        headers=headers,
+        columns_by_field=columns_by_field,
+        filename=batch["filename"],
+        sha256=batch["sha256"],
+        idempotency_key=None,
+        encoding=None,
+        delimiter=None,
+        limit=limit,
+    )

@@ -171,12 +171,47 @@ async def dry_run(
                 )
             return await existing_dry_run(db, earlier, limit)
     parsed = parse_csv(data)
-    columns_by_field = validate_mapping(mapping, parsed.headers)
-    index = {h: i for i, h in enumerate(parsed.headers)}
+    return await store_dry_run(
+        db,
+        clock,
+        tenant_id=tenant_id,
+        actor=actor,
+        cells=parsed.rows,
+        headers=parsed.headers,
+        columns_by_field=validate_mapping(mapping, parsed.headers),
+        filename=filename[:255],
+        sha256=sha256,
+        idempotency_key=idempotency_key,
+        encoding=parsed.encoding,
+        delimiter=parsed.delimiter,
+        limit=limit,
+    )
+
+
+async def store_dry_run(
+    db: Database,
+    clock: Clock,
+    *,
+    tenant_id: int,
+    actor: Actor,
+    cells: list[tuple[int, list[str]]],
+    headers: list[str],
+    columns_by_field: dict[str, str],
+    filename: str,
+    sha256: str,
+    idempotency_key: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    limit: int,
+) -> DryRun:
+    """Normalises `cells` (row number, original cells) with the validated mapping, decides
+    every row and stores a new dry-run batch with its rows; for an upload and for a re-run of
+    an earlier upload's stored cells with another mapping."""
+    index = {h: i for i, h in enumerate(headers)}
     columns = {name: index[header] for name, header in columns_by_field.items()}
     tenant = await db.one("imports.tenant", tenant_id=tenant_id)
     assert tenant is not None
-    rows = await normalise_all(parsed.rows, columns, tenant["default_country"], tenant["timezone"])
+    rows = await normalise_all(cells, columns, tenant["default_country"], tenant["timezone"])
     now = clock.now()
     async with db.transaction() as tx:
         decisions = decide(rows, await load_lookups(tx, tenant_id, rows, now))
@@ -184,10 +219,10 @@ async def dry_run(
         batch_id: int = await tx.val(
             "imports.insert_batch",
             tenant_id=tenant_id,
-            filename=filename[:255],
+            filename=filename,
             sha256=sha256,
             mapping=columns_by_field,
-            headers=parsed.headers,
+            headers=headers,
             idempotency_key=idempotency_key,
             row_count=len(rows),
             counts=counts,
@@ -197,10 +232,10 @@ async def dry_run(
         )
         await tx.bulk(
             "imports.insert_rows",
-            _row_records(batch_id, rows, [cells for _, cells in parsed.rows], decisions, now),
+            _row_records(batch_id, rows, [raw for _, raw in cells], decisions, now),
         )
     preview = [_decision_json(d) for d in decisions[: _preview_limit(limit)]]
-    return DryRun(batch_id, counts, preview, len(rows), parsed.encoding, parsed.delimiter)
+    return DryRun(batch_id, counts, preview, len(rows), encoding, delimiter)
 
 
 def _preview_limit(limit: int) -> int:
