@@ -13,6 +13,7 @@ import asyncio
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,10 @@ async def _pg_admin(sql: str) -> None:
 
 
 def pg_admin(sql: str) -> None:
-    asyncio.run(_pg_admin(sql))
+    """Run one administrative statement; callable from sync and async tests alike (its own
+    event loop, in a thread of its own)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, _pg_admin(sql)).result()
 
 
 @pytest.fixture(scope="session")
