@@ -26,10 +26,10 @@ from smsapp.errors import ApiError, not_found, path_int
 from smsapp.imports.reading import ImportInputError
 from smsapp.imports.remap import FileHead, first_guess, read_head, redo_dry_run
 from smsapp.imports.rows import ATTRIBUTE_NAME, DECISIONS, FIELDS, REJECTED
-from smsapp.imports.service import commit, dry_run
+from smsapp.imports.service import dry_run
 from smsapp.keys import CLOCK, DB
 from smsapp.pages import flash, redirect, render
-from smsapp.routes.imports import actor_of, read_upload
+from smsapp.routes.imports import actor_of, commit_and_audit, read_upload
 
 PREVIEW_ROWS = 50
 SAMPLE_VALUES = 3
@@ -414,9 +414,7 @@ def _summary(counts: Mapping[str, int]) -> str:
 
 
 async def commit_import(request: web.Request) -> web.StreamResponse:
-    caller = request[CALLER]
     batch = await _batch_or_404(request)
-    db, clock = request.app[DB], request.app[CLOCK]
     form = await request.post()
     if batch["status"] == "dry_run" and form.get("consent") != "yes":
         return await _detail(
@@ -426,27 +424,7 @@ async def commit_import(request: web.Request) -> web.StreamResponse:
             "marketing messages from you.",
             status=400,
         )
-    try:
-        result = await commit(
-            db,
-            clock,
-            tenant_id=batch["tenant_id"],
-            import_id=batch["id"],
-            actor=actor_of(caller),
-            confirmed_by_email=caller.email,
-        )
-    except ImportInputError as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
-    if not result.already_committed:
-        await audit.record_request(
-            request,
-            db,
-            clock,
-            "import.commit",
-            target_type="import",
-            target_id=result.import_id,
-            details={"counts": result.counts},
-        )
+    result = await commit_and_audit(request, tenant_id=batch["tenant_id"], import_id=batch["id"])
     response = redirect(f"/admin/imports/{result.import_id}")
     if result.already_committed:
         flash(request, response, "This import was already committed; nothing changed.")

@@ -11,7 +11,7 @@ from smsapp import audit
 from smsapp.access import CALLER, Access, Caller, route
 from smsapp.errors import ApiError, path_int, read_json
 from smsapp.imports.reading import MAX_BYTES, ImportInputError
-from smsapp.imports.service import Actor, commit, dry_run, rejected_csv
+from smsapp.imports.service import Actor, CommitResult, commit, dry_run, rejected_csv
 from smsapp.keys import CLOCK, DB
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -115,9 +115,7 @@ async def api_dry_run(request: web.Request) -> web.Response:
 
 
 async def api_commit(request: web.Request) -> web.Response:
-    caller = request[CALLER]
-    tenant_id = caller.require_tenant()
-    db, clock = request.app[DB], request.app[CLOCK]
+    tenant_id = request[CALLER].require_tenant()
     body = await read_json(request)
     import_id = body.get("import_id")
     if not isinstance(import_id, int) or isinstance(import_id, bool):
@@ -131,6 +129,19 @@ async def api_commit(request: web.Request) -> web.Response:
     key = body.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
         raise ApiError(400, "bad_request", "idempotency_key must be a string of 1–200 characters")
+    result = await commit_and_audit(request, tenant_id=tenant_id, import_id=import_id, key=key)
+    return web.json_response(
+        {"import_id": result.import_id, "status": result.status, "counts": result.counts}
+    )
+
+
+async def commit_and_audit(
+    request: web.Request, *, tenant_id: int, import_id: int, key: str | None = None
+) -> CommitResult:
+    """Commits the import for the caller (its errors as ApiError) and, unless it was already
+    committed, records it in the audit log; for the API and the admin pages."""
+    caller: Caller = request[CALLER]
+    db, clock = request.app[DB], request.app[CLOCK]
     try:
         result = await commit(
             db,
@@ -153,9 +164,7 @@ async def api_commit(request: web.Request) -> web.Response:
             target_id=result.import_id,
             details={"counts": result.counts},
         )
-    return web.json_response(
-        {"import_id": result.import_id, "status": result.status, "counts": result.counts}
-    )
+    return result
 
 
 def batch_json(batch: dict[str, Any]) -> dict[str, Any]:
