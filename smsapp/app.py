@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 from aiohttp import web
 
 from smsapp.access import check_route_table, register_routes
@@ -12,7 +13,8 @@ from smsapp.background import background_tasks
 from smsapp.clock import Clock, SystemClock
 from smsapp.config import Settings
 from smsapp.db import open_database
-from smsapp.keys import CLOCK, DB, SETTINGS
+from smsapp.engine.providers import make_provider
+from smsapp.keys import CLOCK, DB, PROVIDER, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
@@ -46,7 +48,13 @@ def create_app(
         yield
         await app[DB].close()
 
+    async def sms_provider(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            app[PROVIDER] = make_provider(settings, session, app[CLOCK])
+            yield
+
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(sms_provider)
     app.cleanup_ctx.append(background_tasks)  # after the database: torn down before it
     if run_background:
         app.cleanup_ctx.append(scheduler)

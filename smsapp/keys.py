@@ -9,6 +9,7 @@ from aiohttp import web
 from smsapp.clock import Clock
 from smsapp.config import Settings
 from smsapp.db import Database
+from smsapp.engine.providers import Provider
 
 if TYPE_CHECKING:
     from smsapp.access import RouteAccessTable
@@ -16,5 +17,6 @@ if TYPE_CHECKING:
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 DB = web.AppKey("db", Database)
+PROVIDER = web.AppKey("provider", Provider)
 ROUTE_ACCESS: web.AppKey[RouteAccessTable] = web.AppKey("route_access")
 SESSION_TOKEN = web.RequestKey("session_token", str)

@@ -14,6 +14,7 @@ from smsapp.routes import messages as message_routes
 from smsapp.routes import numbers as number_routes
 from smsapp.routes import template_pages as template_page_routes
 from smsapp.routes import tenant_settings as settings_routes
+from smsapp.routes import test_send as test_send_routes
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -35,6 +36,7 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *import_pages.routes,
         *message_routes.routes,
         *campaign_routes.routes,
+        *test_send_routes.routes,
         *template_page_routes.routes,
         *campaign_page_routes.routes,
         *settings_routes.routes,

@@ -1,0 +1,115 @@
+"""A campaign's test send (pack §7): one message now to one number, as the campaign would send
+it (its first template, the footer), rendered for the contact with that number if there is one.
+
+Transactional: it skips the campaign gates (pause, budget, window, limits), but never goes to a
+number on the do-not-contact list (pack §10). At most once: the outbox row with its attempt id is
+committed before the provider is called; the cost is recorded (parts × price) like any message.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from smsapp.clock import Clock
+from smsapp.config import Settings
+from smsapp.db import Database
+from smsapp.dnc import numbers_on_dnc
+from smsapp.encoding import count_parts
+from smsapp.engine.providers import Outgoing, Provider, ProviderError
+from smsapp.fields import Conflict, DomainError, NotFound, require_phone
+from smsapp.templating import Recipient, render, with_footer
+
+
+class ProviderRefused(DomainError):
+    status = 502
+
+
+@dataclass(frozen=True)
+class TestSend:
+    to: str
+    from_: str
+    body: str
+    parts: int
+    encoding: str
+    provider_message_id: str
+    status: str
+
+
+async def send_test(
+    db: Database, clock: Clock, settings: Settings, provider: Provider, *, tenant_id: int,
+    campaign_id: int, phone: object,
+) -> TestSend:  # fmt: skip
+    tenant = await db.one("test_send.tenant", tenant_id=tenant_id)
+    assert tenant is not None
+    campaign = await db.one("campaigns.campaign", tenant_id=tenant_id, id=campaign_id)
+    if campaign is None:
+        raise NotFound("campaign")
+    to = require_phone(phone, tenant["default_country"])
+    if await numbers_on_dnc(db, tenant_id=tenant_id, phones=[to]):
+        raise Conflict(f"{to} is on the do-not-contact list", code="on_dnc")
+    template = await db.one("test_send.first_template", campaign_id=campaign_id)
+    if template is None:
+        raise Conflict("the campaign has no templates", code="no_templates")
+    sender = await db.one("test_send.sending_number", tenant_id=tenant_id)
+    if sender is None:
+        raise Conflict("add a sending number first", code="no_sending_number")
+    contact = await db.one("test_send.contact_by_phone", tenant_id=tenant_id, phone=to)
+    recipient = Recipient(
+        contact["first_name"] if contact else None,
+        contact["last_name"] if contact else None,
+        (contact["attributes"] or {}) if contact else {},
+    )
+    # A test send carries the campaign's target itself, not a contact's tracked short link: a
+    # test click must not count in the campaign's report.
+    link = campaign["link_url"] or ""
+    body = render(
+        with_footer(template["body"], footer=tenant["optout_footer"], tenant_name=tenant["name"]),
+        recipient,
+        link=link,
+    )
+    encoding, parts = count_parts(body)
+    now = clock.now()
+    attempt_id = uuid.uuid4().hex
+    payload = {"purpose": "test_send", "campaign_id": campaign_id, "to": to,
+               "from": sender["phone_e164"], "body": body}  # fmt: skip
+    async with db.transaction() as tx:
+        outbox_id: int = await tx.val("test_send.insert_outbox", tenant_id=tenant_id,
+                                      payload=payload, attempt_id=attempt_id, now=now)  # fmt: skip
+    try:
+        accepted = await provider.send(
+            Outgoing(to=to, from_=sender["phone_e164"], body=body, reference=attempt_id)
+        )
+    except ProviderError as exc:
+        await db.run("test_send.outbox_failed", id=outbox_id, error=f"{exc.kind}: {exc}",
+                     now=clock.now())  # fmt: skip
+        raise ProviderRefused(f"the provider did not take the message ({exc.kind}): {exc}",
+                              code="provider_error", provider_code=exc.code) from None  # fmt: skip
+    price_book: dict[str, int] = tenant["price_book"] or {}
+    unit_price = price_book.get(to_country(to, tenant["default_country"]))
+    async with db.transaction() as tx:
+        await tx.run(
+            "test_send.outbox_sent",
+            id=outbox_id,
+            now=clock.now(),
+            payload={**payload, "provider_message_id": accepted.provider_message_id},
+        )
+        await tx.run(
+            "test_send.insert_cost",
+            tenant_id=tenant_id,
+            campaign_id=campaign_id,
+            outbox_id=outbox_id,
+            parts=parts,
+            unit_price=unit_price,
+            amount=None if unit_price is None else unit_price * parts,
+            now=clock.now(),
+        )
+    return TestSend(to, sender["phone_e164"], body, parts, encoding,
+                    accepted.provider_message_id, accepted.status)  # fmt: skip
+
+
+def to_country(e164: str, default: str) -> str:
+    import phonenumbers
+
+    region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
+    return region or default
