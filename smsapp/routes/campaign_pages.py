@@ -29,17 +29,13 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from smsapp import audit
 from smsapp.access import CALLER, Access, route
 from smsapp.campaigns import (
     EDITABLE,
     TRANSITIONS,
     campaign_summary,
-    change_status,
-    create_campaign,
     get_campaign,
     queue_outlook,
-    update_campaign,
 )
 from smsapp.db import Row
 from smsapp.encoding import analyse
@@ -48,7 +44,12 @@ from smsapp.fields import DomainError, InvalidInput
 from smsapp.keys import CLOCK, DB, SETTINGS
 from smsapp.money import cents_to_units, dollars_text
 from smsapp.pages import flash, redirect, render
-from smsapp.queue_builder import queue_campaign
+from smsapp.routes.campaigns import (
+    change_status_audited,
+    create_campaign_audited,
+    queue_audited,
+    update_campaign_audited,
+)
 from smsapp.routes.common import PAGE_SIZE, as_api_error, page_number
 from smsapp.template_preview import char_label, preview, rendered_for
 from smsapp.templating import Recipient
@@ -272,19 +273,12 @@ async def new_campaign_page(request: web.Request) -> web.StreamResponse:
 
 
 async def create_from_form(request: web.Request) -> web.StreamResponse:
-    caller = request[CALLER]
-    tenant_id = caller.require_tenant()
-    db, clock = request.app[DB], request.app[CLOCK]
+    tenant_id = request[CALLER].require_tenant()
     values = await _posted(request)
     try:
-        campaign_id = await create_campaign(
-            db, clock, tenant_id=tenant_id, body=_body(values), created_by=caller.user_id
-        )
+        campaign_id = await create_campaign_audited(request, tenant_id, _body(values))
     except DomainError as exc:
         return await _form(request, values=values, error=exc.message, status=exc.status)
-    await audit.record_request(
-        request, db, clock, "campaign.create", target_type="campaign", target_id=campaign_id
-    )
     response = redirect(f"/admin/campaigns/{campaign_id}")
     flash(request, response, f"Campaign {values['name'].strip()!r} created.")
     raise response
@@ -311,7 +305,7 @@ async def edit_page(request: web.Request) -> web.StreamResponse:
 async def update_from_form(request: web.Request) -> web.StreamResponse:
     tenant = await _tenant(request)
     campaign = await _campaign_or_404(request, tenant["id"])
-    db, clock = request.app[DB], request.app[CLOCK]
+    db = request.app[DB]
     values = await _posted(request)
     template_ids = [
         t["id"] for t in await db.all("campaigns.campaign_templates", campaign_id=campaign["id"])
@@ -325,22 +319,11 @@ async def update_from_form(request: web.Request) -> web.StreamResponse:
             del body["scheduled_at"]
         if values["template_ids"] == shown["template_ids"]:
             del body["template_ids"]
-        await update_campaign(
-            db, clock, tenant_id=tenant["id"], campaign_id=campaign["id"], body=body
-        )
+        await update_campaign_audited(request, tenant["id"], campaign["id"], body)
     except DomainError as exc:
         return await _form(
             request, values=values, campaign=campaign, error=exc.message, status=exc.status
         )
-    await audit.record_request(
-        request,
-        db,
-        clock,
-        "campaign.update",
-        target_type="campaign",
-        target_id=campaign["id"],
-        details={"fields": sorted(body)},
-    )
     response = redirect(f"/admin/campaigns/{campaign['id']}")
     flash(request, response, "Saved.")
     raise response
@@ -472,25 +455,13 @@ def _plural(n: int, word: str) -> str:
 async def queue_from_form(request: web.Request) -> web.StreamResponse:
     tenant_id = request[CALLER].require_tenant()
     campaign = await _campaign_or_404(request, tenant_id)
-    db, clock, settings = request.app[DB], request.app[CLOCK], request.app[SETTINGS]
     try:
-        result = await queue_campaign(
-            db, clock, settings, tenant_id=tenant_id, campaign_id=campaign["id"]
-        )
+        result = await queue_audited(request, tenant_id, campaign["id"])
     except DomainError as exc:
         return await _campaign_page(request, campaign["id"], error=exc.message, status=exc.status)
-    await audit.record_request(
-        request,
-        db,
-        clock,
-        "campaign.queue",
-        target_type="campaign",
-        target_id=campaign["id"],
-        details={"added": result.added},
-    )
     response = redirect(f"/admin/campaigns/{campaign['id']}")
     if result.added:
-        jobs = (await campaign_summary(db, tenant_id, campaign["id"]))["jobs"]
+        jobs = (await campaign_summary(request.app[DB], tenant_id, campaign["id"]))["jobs"]
         message = (
             f"Queued {_plural(result.added, 'new message')}: "
             f"{jobs.get('queued', 0):,} waiting to send, {jobs.get('skipped', 0):,} skipped."
@@ -512,23 +483,12 @@ def status_from_form(action: str) -> Any:
     async def handler(request: web.Request) -> web.StreamResponse:
         tenant_id = request[CALLER].require_tenant()
         campaign = await _campaign_or_404(request, tenant_id)
-        db, clock = request.app[DB], request.app[CLOCK]
         try:
-            await change_status(
-                db, clock, tenant_id=tenant_id, campaign_id=campaign["id"], action=action
-            )
+            await change_status_audited(request, tenant_id, campaign["id"], action)
         except DomainError as exc:
             return await _campaign_page(
                 request, campaign["id"], error=exc.message, status=exc.status
             )
-        await audit.record_request(
-            request,
-            db,
-            clock,
-            f"campaign.{action}",
-            target_type="campaign",
-            target_id=campaign["id"],
-        )
         response = redirect(f"/admin/campaigns/{campaign['id']}")
         flash(request, response, STATUS_MESSAGES[action])
         raise response

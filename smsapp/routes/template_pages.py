@@ -21,14 +21,14 @@ from typing import Any
 
 from aiohttp import web
 
-from smsapp import audit
 from smsapp.access import CALLER, Access, route
-from smsapp.campaigns import MAX_TEMPLATE_LENGTH, create_template, get_template, update_template
+from smsapp.campaigns import MAX_TEMPLATE_LENGTH, get_template
 from smsapp.db import Row
 from smsapp.errors import ApiError, path_int, read_json
 from smsapp.fields import DomainError, check_fields
-from smsapp.keys import CLOCK, DB, SETTINGS
+from smsapp.keys import DB, SETTINGS
 from smsapp.pages import flash, redirect, render
+from smsapp.routes.campaigns import create_template_audited, update_template_audited
 from smsapp.routes.common import as_api_error
 from smsapp.template_preview import Preview, char_label, preview
 
@@ -93,23 +93,13 @@ async def templates_page(request: web.Request) -> web.StreamResponse:
 
 async def create_from_form(request: web.Request) -> web.StreamResponse:
     tenant_id = request[CALLER].require_tenant()
-    db, clock = request.app[DB], request.app[CLOCK]
     values, preview_only = await _posted(request)
     if preview_only:
         return await _list(request, values=values)
     try:
-        row = await create_template(db, clock, tenant_id=tenant_id, body=values)
+        row = await create_template_audited(request, tenant_id, values)
     except DomainError as exc:
         return await _list(request, values=values, error=exc.message, status=exc.status)
-    await audit.record_request(
-        request,
-        db,
-        clock,
-        "template.create",
-        target_type="template",
-        target_id=row["id"],
-        details={"name": row["name"]},
-    )
     response = redirect(f"/admin/templates/{row['id']}")
     flash(request, response, f"Template {row['name']!r} created.")
     raise response
@@ -196,23 +186,6 @@ async def template_page(request: web.Request) -> web.StreamResponse:
     return await _detail(request, await _template_or_404(request, tenant_id))
 
 
-async def _save(
-    request: web.Request, tenant_id: int, template_id: int, body: dict[str, Any]
-) -> Row:
-    db, clock = request.app[DB], request.app[CLOCK]
-    row = await update_template(db, clock, tenant_id=tenant_id, template_id=template_id, body=body)
-    await audit.record_request(
-        request,
-        db,
-        clock,
-        "template.update",
-        target_type="template",
-        target_id=template_id,
-        details={"fields": sorted(body)},
-    )
-    return row
-
-
 async def update_from_form(request: web.Request) -> web.StreamResponse:
     tenant_id = request[CALLER].require_tenant()
     current = await _template_or_404(request, tenant_id)
@@ -222,7 +195,7 @@ async def update_from_form(request: web.Request) -> web.StreamResponse:
     changed = {k: v for k, v in values.items() if v != current[k]}
     if changed:
         try:
-            await _save(request, tenant_id, current["id"], changed)
+            await update_template_audited(request, tenant_id, current["id"], changed)
         except DomainError as exc:
             return await _detail(
                 request, current, values=values, error=exc.message, status=exc.status
@@ -238,7 +211,7 @@ def set_active(active: bool) -> Any:
         current = await _template_or_404(request, tenant_id)
         if current["active"] != active:
             try:
-                await _save(request, tenant_id, current["id"], {"active": active})
+                await update_template_audited(request, tenant_id, current["id"], {"active": active})
             except DomainError as exc:
                 raise as_api_error(exc) from None
         response = redirect(f"/admin/templates/{current['id']}")
