@@ -49,20 +49,7 @@ FIELDS = (
     "consent_at",
 )
 # The stored columns a request may set (phone arrives as `phone`, is stored as `phone_e164`).
-COLUMNS = (
-    "phone_e164",
-    "email",
-    "first_name",
-    "last_name",
-    "country",
-    "state",
-    "postcode",
-    "timezone",
-    "tags",
-    "attributes",
-    "consent_source",
-    "consent_at",
-)
+COLUMNS = ("phone_e164", *FIELDS[1:])
 LOCATION_FIELDS = ("state", "postcode", "country")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
 MAX_TAGS = 100
