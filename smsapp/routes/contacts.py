@@ -331,23 +331,25 @@ async def _contact_page(
     )
 
 
-async def contact_page(request: web.Request) -> web.StreamResponse:
-    tenant_id, defaults = await tenant_and_defaults(request)
+async def _contact_or_404(request: web.Request, tenant_id: int) -> Row:
+    """The contact of the page's path, in the caller's tenant (404 when there is none)."""
     contact_id = path_int(request, "contact_id", "contact")
     try:
-        row = await get_contact(request.app[DB], tenant_id=tenant_id, contact_id=contact_id)
+        return await get_contact(request.app[DB], tenant_id=tenant_id, contact_id=contact_id)
     except DomainError as exc:
         raise as_api_error(exc) from None
+
+
+async def contact_page(request: web.Request) -> web.StreamResponse:
+    tenant_id, defaults = await tenant_and_defaults(request)
+    row = await _contact_or_404(request, tenant_id)
     return await _contact_page(request, row, defaults)
 
 
 async def update_contact_from_form(request: web.Request) -> web.StreamResponse:
     tenant_id, defaults = await tenant_and_defaults(request)
-    contact_id = path_int(request, "contact_id", "contact")
-    try:
-        current = await get_contact(request.app[DB], tenant_id=tenant_id, contact_id=contact_id)
-    except DomainError as exc:
-        raise as_api_error(exc) from None
+    current = await _contact_or_404(request, tenant_id)
+    contact_id: int = current["id"]
     posted = await _posted(request)
     shown = form_values(current, defaults.timezone)
     # Only what the person changed: a field left as shown is not re-sent (so a derived
@@ -366,11 +368,7 @@ async def update_contact_from_form(request: web.Request) -> web.StreamResponse:
 
 async def erase_confirm_page(request: web.Request) -> web.StreamResponse:
     tenant_id = request[CALLER].require_tenant()
-    contact_id = path_int(request, "contact_id", "contact")
-    try:
-        row = await get_contact(request.app[DB], tenant_id=tenant_id, contact_id=contact_id)
-    except DomainError as exc:
-        raise as_api_error(exc) from None
+    row = await _contact_or_404(request, tenant_id)
     return await render(request, "contact_erase.html", {"contact": row})
 
 
