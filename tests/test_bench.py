@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from smsapp.bench import BENCHMARKS, run_benchmark
-from smsapp.bench import db as bench_db
+from smsapp.bench import scratch as bench_scratch
 from smsapp.config import load_settings
 from tests.conftest import PG_SERVER_URL
 from tests.test_cli import Cli, cli, restore_logging
@@ -49,7 +49,7 @@ def test_it_runs_the_db_benchmark_and_prints_figures_beside_their_ceilings(
         pytest.skip("PostgreSQL is not reachable")
     # A name of our own, so that benchmarks run by others on the server don't count.
     scratch = f"smsapp_bench_test_{run_id}"
-    monkeypatch.setattr(bench_db, "scratch_database_name", lambda: scratch)
+    monkeypatch.setattr(bench_scratch, "scratch_database_name", lambda: scratch)
     args = ["bench", "db", "--rows", "200"]
     if backend == "postgresql":
         args += ["--backend", "postgresql", "--pg-url", PG_SERVER_URL]

@@ -19,27 +19,22 @@ import asyncio
 import json
 import random
 import sqlite3
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import asyncpg
 
+from smsapp.bench.scratch import DEFAULT_PG_URL, scratch_database
 from smsapp.clock import SystemClock
-from smsapp.config import ConfigError, DatabaseUrl, Settings, parse_database_url
+from smsapp.config import DatabaseUrl, Settings
 from smsapp.db import Database, Sql, open_database
-from smsapp.db.migrate import apply_migrations
 from smsapp.db.queries import compile_sql
 from smsapp.tenancy import create_tenant
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_ROWS = 10_000
 DEFAULT_READS = 5_000
 DEFAULT_ROUNDS = 3
@@ -90,8 +85,7 @@ def _parse(argv: list[str]) -> Options:
 def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     # `settings` is unused: the benchmark never touches the configured database.
     options = _parse(argv)
-    with _scratch_database(options) as url:
-        apply_migrations(url)
+    with scratch_database(options.backend, options.pg_url) as url:
         point_reads, bulk_insert = asyncio.run(_measure(url, options))
     return {
         "benchmark": "db",
@@ -110,38 +104,6 @@ def _figure(ours: float, ceiling: float) -> dict[str, float]:
         "ceiling": round(ceiling, 1),
         "ratio": round(ours / ceiling, 3) if ceiling > 0 else 0.0,
     }
-
-
-@contextmanager
-def _scratch_database(options: Options) -> Iterator[DatabaseUrl]:
-    if options.backend == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="smsapp-bench-") as tmp:
-            path = Path(tmp) / "bench.db"
-            yield parse_database_url(f"sqlite:///{path}", path.parent)
-        return
-    try:
-        server = parse_database_url(options.pg_url, Path("."))
-    except ConfigError as exc:
-        raise ValueError(f"--pg-url: {exc}") from None
-    name = scratch_database_name()
-    scratch_url = urlsplit(server.url)._replace(path=f"/{name}").geturl()
-    asyncio.run(_pg_admin(server.url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield parse_database_url(scratch_url, Path("."))
-    finally:
-        asyncio.run(_pg_admin(server.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def scratch_database_name() -> str:
-    return f"smsapp_bench_{uuid.uuid4().hex[:12]}"
-
-
-async def _pg_admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def _contacts(tenant_id: int, rows: int, now: datetime) -> list[dict[str, Any]]:

@@ -9,13 +9,18 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
-from smsapp.config import DatabaseUrl, parse_database_url
+from smsapp.config import ConfigError, DatabaseUrl, parse_database_url
 from smsapp.db.migrate import apply_migrations
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def scratch_database_name() -> str:
+    return f"smsapp_bench_{uuid.uuid4().hex[:12]}"
 
 
 async def _admin(server_url: str, sql: str) -> None:
@@ -28,6 +33,8 @@ async def _admin(server_url: str, sql: str) -> None:
 
 @contextmanager
 def scratch_database(backend: str, pg_url: str = DEFAULT_PG_URL) -> Iterator[DatabaseUrl]:
+    """A migrated scratch database of `backend`; a PostgreSQL one is created on the `pg_url`
+    server (a ValueError names --pg-url when it is not a usable URL) and dropped afterwards."""
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="smsapp-bench-") as tmp:
             path = Path(tmp) / "bench.db"
@@ -35,11 +42,16 @@ def scratch_database(backend: str, pg_url: str = DEFAULT_PG_URL) -> Iterator[Dat
             apply_migrations(url)
             yield url
         return
-    name = f"smsapp_bench_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(pg_url, f'CREATE DATABASE "{name}"'))
     try:
-        url = parse_database_url(pg_url.rsplit("/", 1)[0] + f"/{name}", Path("."))
+        server = parse_database_url(pg_url, Path("."))
+    except ConfigError as exc:
+        raise ValueError(f"--pg-url: {exc}") from None
+    name = scratch_database_name()
+    scratch_url = urlsplit(server.url)._replace(path=f"/{name}").geturl()
+    asyncio.run(_admin(server.url, f'CREATE DATABASE "{name}"'))
+    try:
+        url = parse_database_url(scratch_url, Path("."))
         apply_migrations(url)
         yield url
     finally:
-        asyncio.run(_admin(pg_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(_admin(server.url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
