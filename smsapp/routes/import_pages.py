@@ -164,7 +164,7 @@ async def _list(
     )
     for batch in batches:
         counts = batch["counts"]
-        batch["rejected"] = sum(counts.get(d, 0) for d in REJECTED)
+        batch["rejected"] = _rejected(counts)
     return await render(
         request,
         "imports.html",
@@ -347,7 +347,7 @@ async def _detail(
                 for d in DECISION_LABELS
             ],
             "imported": counts.get("create", 0) + counts.get("update", 0),
-            "rejected": sum(counts.get(d, 0) for d in REJECTED),
+            "rejected": _rejected(counts),
             "decisions": decisions,
             "preview_rows": PREVIEW_ROWS,
             "mapped_fields": [
@@ -404,8 +404,13 @@ async def remap(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+def _rejected(counts: Mapping[str, int]) -> int:
+    """Rows a batch leaves out (invalid, duplicate, on DNC, in cooldown)."""
+    return sum(counts.get(d, 0) for d in REJECTED)
+
+
 def _summary(counts: Mapping[str, int]) -> str:
-    rejected = sum(counts.get(d, 0) for d in REJECTED)
+    rejected = _rejected(counts)
     created, updated = counts.get("create", 0), counts.get("update", 0)
     return (
         f"{created:,} new contact{'' if created == 1 else 's'}, {updated:,} updated, "
