@@ -16,6 +16,8 @@ from smsapp.templating import LINK, TemplateError, check_syntax, placeholders, u
 MAX_TEMPLATE_LENGTH = 1600
 STATUSES = ("draft", "scheduled", "sending", "paused", "completed", "cancelled")
 EDITABLE = ("draft", "scheduled")
+# The fields a campaign's create and update take.
+CAMPAIGN_FIELDS = ("name", "template_ids", "segment", "link_url", "scheduled_at")
 
 
 # --- templates -----------------------------------------------------------------------------
@@ -197,7 +199,7 @@ async def _tenant_tz(db: Executor, tenant_id: int) -> str:
 async def create_campaign(
     db: Database, clock: Clock, *, tenant_id: int, body: dict[str, Any], created_by: int | None
 ) -> int:
-    check_fields(body, ("name", "template_ids", "segment", "link_url", "scheduled_at"))
+    check_fields(body, CAMPAIGN_FIELDS)
     tz = await _tenant_tz(db, tenant_id)
     data = await _checked_input(db, clock, tenant_id, tz, body, None)
     now = clock.now()
@@ -213,15 +215,22 @@ async def create_campaign(
             created_by=created_by,
             now=now,
         )
-        for position, template_id in enumerate(data.template_ids):
-            await tx.run(
-                "campaigns.insert_campaign_template",
-                campaign_id=campaign_id,
-                template_id=template_id,
-                position=position,
-                now=now,
-            )
+        await _insert_templates(tx, campaign_id, data.template_ids, now)
     return campaign_id
+
+
+async def _insert_templates(
+    tx: Executor, campaign_id: int, template_ids: list[int], now: datetime
+) -> None:
+    """The campaign's templates, in the order given (the rotation's order)."""
+    for position, template_id in enumerate(template_ids):
+        await tx.run(
+            "campaigns.insert_campaign_template",
+            campaign_id=campaign_id,
+            template_id=template_id,
+            position=position,
+            now=now,
+        )
 
 
 async def get_campaign(db: Executor, tenant_id: int, campaign_id: int) -> Row:
@@ -234,7 +243,7 @@ async def get_campaign(db: Executor, tenant_id: int, campaign_id: int) -> Row:
 async def update_campaign(
     db: Database, clock: Clock, *, tenant_id: int, campaign_id: int, body: dict[str, Any]
 ) -> None:
-    check_fields(body, ("name", "template_ids", "segment", "link_url", "scheduled_at"))
+    check_fields(body, CAMPAIGN_FIELDS)
     current = await get_campaign(db, tenant_id, campaign_id)
     if current["status"] not in EDITABLE:
         raise Conflict(f"a {current['status']} campaign cannot be edited", code="not_editable")
@@ -260,14 +269,7 @@ async def update_campaign(
             )
         if "template_ids" in body:
             await tx.run("campaigns.delete_campaign_templates", campaign_id=campaign_id)
-            for position, template_id in enumerate(data.template_ids):
-                await tx.run(
-                    "campaigns.insert_campaign_template",
-                    campaign_id=campaign_id,
-                    template_id=template_id,
-                    position=position,
-                    now=now,
-                )
+            await _insert_templates(tx, campaign_id, data.template_ids, now)
 
 
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
