@@ -26,10 +26,9 @@ from smsapp.errors import ApiError, not_found, path_int
 from smsapp.imports.reading import ImportInputError
 from smsapp.imports.remap import FileHead, first_guess, read_head, redo_dry_run
 from smsapp.imports.rows import ATTRIBUTE_NAME, DECISIONS, FIELDS, REJECTED
-from smsapp.imports.service import dry_run
 from smsapp.keys import CLOCK, DB
 from smsapp.pages import flash, redirect, render
-from smsapp.routes.imports import actor_of, commit_and_audit, read_upload
+from smsapp.routes.imports import actor_of, commit_and_audit, dry_run_and_audit, read_upload
 
 PREVIEW_ROWS = 50
 SAMPLE_VALUES = 3
@@ -189,9 +188,8 @@ async def upload_page(request: web.Request) -> web.StreamResponse:
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
-    caller = request[CALLER]
-    tenant_id = caller.require_tenant()
-    db, clock = request.app[DB], request.app[CLOCK]
+    tenant_id = request[CALLER].require_tenant()
+    db = request.app[DB]
     try:
         filename, data, fields = await read_upload(request)
     except ApiError as exc:
@@ -220,14 +218,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
                 status=400,
                 choose=_choices(head.headers, mapping),
             )
-        result = await dry_run(
-            db,
-            clock,
-            tenant_id=tenant_id,
-            actor=actor_of(caller),
-            filename=filename,
-            data=data,
-            mapping=mapping,
+        result = await dry_run_and_audit(
+            request, tenant_id=tenant_id, filename=filename, data=data, mapping=mapping
         )
     except ImportInputError as exc:
         choose = None
@@ -235,15 +227,6 @@ async def upload(request: web.Request) -> web.StreamResponse:
             posted = {name: fields.get(MAP_PREFIX + name, "") for name in FIELDS}
             choose = _choices(head.headers, posted)
         return await _list(request, error=exc.message, status=exc.status, choose=choose)
-    await audit.record_request(
-        request,
-        db,
-        clock,
-        "import.dry_run",
-        target_type="import",
-        target_id=result.import_id,
-        details={"filename": filename, "rows": result.rows},
-    )
     message = f"Read {result.rows:,} row{'' if result.rows == 1 else 's'} of {filename}."
     if found_by == "content":
         message += f" The phone numbers were found in the column {mapping['phone']!r}: check it."

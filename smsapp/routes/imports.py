@@ -11,7 +11,15 @@ from smsapp import audit
 from smsapp.access import CALLER, Access, Caller, route
 from smsapp.errors import ApiError, path_int, read_json
 from smsapp.imports.reading import MAX_BYTES, ImportInputError
-from smsapp.imports.service import Actor, CommitResult, commit, dry_run, rejected_csv
+from smsapp.imports.service import (
+    PREVIEW_DEFAULT,
+    Actor,
+    CommitResult,
+    DryRun,
+    commit,
+    dry_run,
+    rejected_csv,
+)
 from smsapp.keys import CLOCK, DB
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -72,26 +80,32 @@ def preview_limit(request: web.Request) -> int:
     return int(raw)
 
 
-async def api_dry_run(request: web.Request) -> web.Response:
-    caller = request[CALLER]
-    tenant_id = caller.require_tenant()
+async def dry_run_and_audit(
+    request: web.Request,
+    *,
+    tenant_id: int,
+    filename: str,
+    data: bytes,
+    mapping: object,
+    key: str | None = None,
+    limit: int = PREVIEW_DEFAULT,
+) -> DryRun:
+    """A dry-run for the caller and, unless an idempotency key returned an earlier batch, its
+    audit entry; for the API and the upload page. Errors stay ImportInputError: the API
+    answers them, the page shows them beside the form."""
+    caller: Caller = request[CALLER]
     db, clock = request.app[DB], request.app[CLOCK]
-    limit = preview_limit(request)
-    filename, data, fields = await read_upload(request)
-    try:
-        result = await dry_run(
-            db,
-            clock,
-            tenant_id=tenant_id,
-            actor=actor_of(caller),
-            filename=filename,
-            data=data,
-            mapping=parse_mapping(fields),
-            idempotency_key=fields.get("idempotency_key") or None,
-            limit=limit,
-        )
-    except ImportInputError as exc:
-        raise input_error(exc) from None
+    result = await dry_run(
+        db,
+        clock,
+        tenant_id=tenant_id,
+        actor=actor_of(caller),
+        filename=filename,
+        data=data,
+        mapping=mapping,
+        idempotency_key=key,
+        limit=limit,
+    )
     if not result.existing:
         await audit.record_request(
             request,
@@ -102,6 +116,25 @@ async def api_dry_run(request: web.Request) -> web.Response:
             target_id=result.import_id,
             details={"filename": filename, "rows": result.rows},
         )
+    return result
+
+
+async def api_dry_run(request: web.Request) -> web.Response:
+    tenant_id = request[CALLER].require_tenant()
+    limit = preview_limit(request)
+    filename, data, fields = await read_upload(request)
+    try:
+        result = await dry_run_and_audit(
+            request,
+            tenant_id=tenant_id,
+            filename=filename,
+            data=data,
+            mapping=parse_mapping(fields),
+            key=fields.get("idempotency_key") or None,
+            limit=limit,
+        )
+    except ImportInputError as exc:
+        raise input_error(exc) from None
     body: dict[str, Any] = {
         "import_id": result.import_id,
         "status": "dry_run",
