@@ -18,20 +18,8 @@ from smsapp.cli import main
 from smsapp.config import DatabaseUrl, Settings
 from smsapp.db import Row, Sql, open_database
 from tests.conftest import FreshDatabases
+from tests.support_env import is_config_name
 
-CONFIG_NAMES = (
-    "DATABASE_URL",
-    "PUBLIC_BASE_URL",
-    "SHORT_LINK_BASE_URL",
-    "SMTP_URL",
-    "SMS_PROVIDER",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_API_BASE_URL",
-    "SANDBOX_WEBHOOK_SECRET",
-    "METRICS_TOKEN",
-    "ALERT_WEBHOOK_URL",
-)
 SEEDED_TABLES = ("tenants", "message_templates", "sending_numbers", "users", "memberships")
 
 
@@ -84,7 +72,7 @@ def cli(
 ) -> Cli:
     """A clean configuration: development, data dir in tmp_path, no DATABASE_URL yet."""
     for name in list(os.environ):
-        if name.startswith("SMSAPP_") or name.removesuffix("_FILE") in CONFIG_NAMES:
+        if is_config_name(name):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SMSAPP_DATA_DIR", str(tmp_path / "cli-data"))
     return Cli(monkeypatch, capsys)

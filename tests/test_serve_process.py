@@ -20,31 +20,16 @@ from typing import Any
 
 import pytest
 
+from tests.support_env import is_config_name
+
 pytestmark = pytest.mark.slow
 
 STARTUP_LIMIT_S = 15.0
 REFUSAL_LIMIT_S = 10.0
-CONFIG_NAMES = {
-    "DATABASE_URL",
-    "PUBLIC_BASE_URL",
-    "SHORT_LINK_BASE_URL",
-    "SMTP_URL",
-    "SMS_PROVIDER",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TWILIO_API_BASE_URL",
-    "SANDBOX_WEBHOOK_SECRET",
-    "METRICS_TOKEN",
-    "ALERT_WEBHOOK_URL",
-}
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("SMSAPP_") and name.removesuffix("_FILE") not in CONFIG_NAMES
-    }
+    env = {name: value for name, value in os.environ.items() if not is_config_name(name)}
     env.update(extra)
     return env
 
