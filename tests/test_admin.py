@@ -11,17 +11,7 @@ from smsapp.clock import ManualClock
 from smsapp.db import Sql
 from smsapp.keys import DB
 from tests.conftest import SignIn, TenantFactory
-
-
-async def audit_actions(client: TestClient[Any, Any], tenant_id: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await client.app[DB].all(
-        Sql(
-            "SELECT action, user_id, api_key_id, target_type, target_id, details, ip "
-            "FROM audit_log WHERE tenant_id = :t ORDER BY id"
-        ),
-        t=tenant_id,
-    )
-    return rows
+from tests.support_audit import audit_entries
 
 
 async def test_it_shows_the_dashboard_with_the_tenant_name_and_user_menu(
@@ -82,7 +72,7 @@ async def test_it_lets_an_admin_invite_change_and_deactivate_users_with_an_audit
         "role": "staff",
         "active": False,
     }
-    entries = await audit_actions(client, tenant.id)
+    entries = await audit_entries(client, tenant.id)
     assert [e["action"] for e in entries] == ["user.invite", "user.set_role", "user.deactivate"]
     assert all(e["user_id"] == admin.user_id and e["ip"] == "127.0.0.1" for e in entries)
     assert entries[1]["details"] == {"from": "viewer", "to": "staff"}
@@ -133,7 +123,7 @@ async def test_it_shows_a_new_api_key_once_and_stores_only_its_hash(
     )
     assert revoked.status == 303
     assert (await client.get("/api/me", headers={"Authorization": f"Bearer {key}"})).status == 401
-    actions = [e["action"] for e in await audit_actions(client, tenant.id)]
+    actions = [e["action"] for e in await audit_entries(client, tenant.id)]
     assert actions == ["api_key.create", "api_key.revoke"]
 
 
@@ -144,7 +134,7 @@ async def test_it_records_actions_of_api_keys_as_the_key(
     await client.post(
         "/admin/api-keys", data={"name": "k2", "role": "viewer"}, headers=tenant.auth("admin")
     )
-    [entry] = await audit_actions(client, tenant.id)
+    [entry] = await audit_entries(client, tenant.id)
     assert entry["user_id"] is None and entry["api_key_id"] is not None
 
 

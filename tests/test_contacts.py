@@ -11,6 +11,7 @@ from smsapp.clock import ManualClock
 from smsapp.db import Sql
 from smsapp.keys import DB
 from tests.conftest import SignIn, TenantFactory, TenantFixture
+from tests.support_audit import audit_entries
 
 CONTACT_KEYS = {
     "id",
@@ -55,17 +56,6 @@ async def created(client: TestClient[Any, Any], tenant: TenantFixture, **body: A
     response = await create(client, tenant, body)
     assert response.status == 201, await response.text()
     return await response.json()
-
-
-async def audit_entries(client: TestClient[Any, Any], tenant_id: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await client.app[DB].all(
-        Sql(
-            "SELECT action, target_type, target_id, details, user_id, api_key_id "
-            "FROM audit_log WHERE tenant_id = :t ORDER BY id"
-        ),
-        t=tenant_id,
-    )
-    return rows
 
 
 # --- API -----------------------------------------------------------------------------------

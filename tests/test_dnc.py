@@ -15,6 +15,7 @@ from smsapp.db import Sql
 from smsapp.dnc import add_to_dnc, numbers_on_dnc, remove_from_dnc
 from smsapp.keys import DB
 from tests.conftest import SignIn, TenantFactory, TenantFixture
+from tests.support_audit import audit_entries
 
 ENTRY_KEYS = {"id", "phone_e164", "source", "reason", "created_at"}
 
@@ -23,17 +24,6 @@ async def add(
     client: TestClient[Any, Any], tenant: TenantFixture, body: dict[str, Any], role: str = "staff"
 ) -> Any:
     return await client.post("/api/do-not-contact", json=body, headers=tenant.auth(role))
-
-
-async def audit_actions(client: TestClient[Any, Any], tenant_id: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await client.app[DB].all(
-        Sql(
-            "SELECT action, target_type, target_id, details FROM audit_log"
-            " WHERE tenant_id = :t ORDER BY id"
-        ),
-        t=tenant_id,
-    )
-    return rows
 
 
 async def test_it_adds_a_number_normalised_and_idempotently(
@@ -55,7 +45,7 @@ async def test_it_adds_a_number_normalised_and_idempotently(
     assert again.status == 200
     assert await again.json() == entry  # the first entry, unchanged
     assert [
-        (a["action"], a["target_id"], a["details"]) for a in await audit_actions(client, tenant.id)
+        (a["action"], a["target_id"], a["details"]) for a in await audit_entries(client, tenant.id)
     ] == [("dnc.add", "+61412345678", {"source": "api", "reason": "asked by phone"})]
 
 
@@ -136,7 +126,7 @@ async def test_it_lets_only_admins_remove_a_number(
     assert (
         await client.get("/api/do-not-contact/%2B61499999999", headers=other.auth("viewer"))
     ).status == 200
-    actions = [(a["action"], a["details"]) for a in await audit_actions(client, acme.id)]
+    actions = [(a["action"], a["details"]) for a in await audit_entries(client, acme.id)]
     assert actions == [
         ("dnc.add", {"source": "api", "reason": "STOP by phone"}),
         ("dnc.remove", {"source": "api", "reason": "STOP by phone"}),
@@ -334,5 +324,5 @@ async def test_it_serves_the_dnc_page_to_viewers_and_its_forms_to_staff_and_admi
         headers=admin.headers(),
     )
     assert gone.status == 404
-    actions = [a["action"] for a in await audit_actions(client, tenant.id)]
+    actions = [a["action"] for a in await audit_entries(client, tenant.id)]
     assert actions == ["dnc.add", "dnc.remove"]

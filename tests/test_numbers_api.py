@@ -14,6 +14,7 @@ from smsapp.db import Sql
 from smsapp.keys import DB
 from smsapp.numbers import add_sending_number, warmup_allowance
 from tests.conftest import SignIn, TenantFactory, TenantFixture
+from tests.support_audit import audit_entries
 
 NUMBER_KEYS = {
     "id",
@@ -62,14 +63,6 @@ async def listed(client: TestClient[Any, Any], tenant: TenantFixture) -> list[di
     assert set(body) == {"sending_numbers"}
     numbers: list[dict[str, Any]] = body["sending_numbers"]
     return numbers
-
-
-async def audit_entries(client: TestClient[Any, Any], tenant_id: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await client.app[DB].all(
-        Sql("SELECT action, target_id, details FROM audit_log WHERE tenant_id = :t ORDER BY id"),
-        t=tenant_id,
-    )
-    return rows
 
 
 async def number_count(client: TestClient[Any, Any]) -> int:

@@ -20,6 +20,7 @@ from smsapp.tenant_settings import (
     window_day_from_text,
 )
 from tests.conftest import SignIn, TenantFactory, TenantFixture
+from tests.support_audit import audit_entries
 
 DEFAULT_WINDOW = {
     "mon": [["09:00", "20:00"]],
@@ -81,19 +82,6 @@ async def refused(
     assert error["code"] == "bad_request", body
     assert error["field"] == field, body
     return str(error["message"])
-
-
-async def audit_entries(
-    client: TestClient[Any, Any], tenant_id: int, action: str | None = None
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = await client.app[DB].all(
-        Sql(
-            "SELECT action, target_type, target_id, details, user_id, api_key_id "
-            "FROM audit_log WHERE tenant_id = :t ORDER BY id"
-        ),
-        t=tenant_id,
-    )
-    return [r for r in rows if action is None or r["action"] == action]
 
 
 async def tenant_row(client: TestClient[Any, Any], tenant_id: int) -> dict[str, Any]:
