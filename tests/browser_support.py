@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from tests.conftest import FreshDatabases
 from tests.mailbox import SmtpServer, free_port
@@ -206,3 +206,13 @@ async def browser_ctx(chromium: Browser, app_server: RunningApp) -> AsyncIterato
 def path_is(path: str) -> re.Pattern[str]:
     """Matches a full URL whose path is exactly `path` (any query string)."""
     return re.compile(rf"^https?://[^/]+{re.escape(path)}(\?.*)?$")
+
+
+async def sign_in_with_cli_link(page: Page, app: RunningApp) -> None:
+    """`smsapp login-link` prints the link on its last line; opening it shows a button."""
+    link = app.cli("login-link", EMAIL).strip().splitlines()[-1]
+    assert link.startswith(f"{app.base_url}/login/confirm/"), link
+    await page.goto(link)
+    await page.get_by_test_id("confirm-login").click()
+    await expect(page).to_have_url(path_is("/admin/"))
+    await expect(page.get_by_test_id("tenant-name")).to_have_text(TENANT_NAME)

@@ -23,7 +23,13 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from smsapp.encoding import analyse, render_for_count
 from smsapp.short_links import TOKEN_LENGTH
-from tests.browser_support import ARTIFACTS, EMAIL, TENANT_NAME, RunningApp, path_is
+from tests.browser_support import (
+    ARTIFACTS,
+    TENANT_NAME,
+    RunningApp,
+    path_is,
+    sign_in_with_cli_link,
+)
 
 # The fixtures chromium, app_server and browser_ctx come from the shared module.
 pytest_plugins = ["tests.browser_support"]
@@ -100,15 +106,6 @@ def add_contacts(api: Api) -> None:
             "consent_source": "shop sign-up",
         })  # fmt: skip
     api.call("POST", "/api/do-not-contact", {"phone": "0412 000 003", "reason": "asked"})
-
-
-async def sign_in_with_cli_link(page: Page, app: RunningApp) -> None:
-    link = app.cli("login-link", EMAIL).strip().splitlines()[-1]
-    assert link.startswith(f"{app.base_url}/login/confirm/"), link
-    await page.goto(link)
-    await page.get_by_test_id("confirm-login").click()
-    await expect(page).to_have_url(path_is("/admin/"))
-    await expect(page.get_by_test_id("tenant-name")).to_have_text(TENANT_NAME)
 
 
 def expected(app: RunningApp, body: str) -> tuple[str, int, int]:

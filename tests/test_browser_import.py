@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.browser_support import ARTIFACTS, EMAIL, TENANT_NAME, RunningApp, path_is
+from tests.browser_support import (
+    ARTIFACTS,
+    EMAIL,
+    RunningApp,
+    path_is,
+    sign_in_with_cli_link,
+)
 
 # The fixtures chromium, app_server and browser_ctx come from the shared module.
 pytest_plugins = ["tests.browser_support"]
@@ -36,16 +42,6 @@ IMPORT_URL = re.compile(r"^https?://[^/]+/admin/imports/(\d+)$")
 
 async def screenshot(page: Page, backend: str, name: str) -> None:
     await page.screenshot(path=ARTIFACTS / f"import-{backend}-{name}.png", full_page=True)
-
-
-async def sign_in_with_cli_link(page: Page, app: RunningApp) -> None:
-    """`smsapp login-link` prints the link on its last line; opening it shows a button."""
-    link = app.cli("login-link", EMAIL).strip().splitlines()[-1]
-    assert link.startswith(f"{app.base_url}/login/confirm/"), link
-    await page.goto(link)
-    await page.get_by_test_id("confirm-login").click()
-    await expect(page).to_have_url(path_is("/admin/"))
-    await expect(page.get_by_test_id("tenant-name")).to_have_text(TENANT_NAME)
 
 
 async def expect_counts(page: Page, expected: dict[str, str]) -> None:
