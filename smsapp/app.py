@@ -19,9 +19,13 @@ from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
 from smsapp.scheduler import scheduler
-from smsapp.workers import shutdown_pool
+from smsapp.workers import shutdown_pool, warm_up
 
 MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # a 50 MB CSV plus its multipart envelope
+
+
+async def start_worker_processes(app: web.Application) -> None:
+    warm_up()  # not awaited: the workers boot while the app starts serving
 
 
 async def stop_worker_processes(app: web.Application) -> None:
@@ -58,5 +62,6 @@ def create_app(
     app.cleanup_ctx.append(background_tasks)  # after the database: torn down before it
     if run_background:
         app.cleanup_ctx.append(scheduler)
+        app.on_startup.append(start_worker_processes)
     app.on_cleanup.append(stop_worker_processes)
     return app

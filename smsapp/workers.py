@@ -2,14 +2,16 @@
 loop: parsing every phone number of a 100k-row import takes seconds of pure Python.
 
 Processes are started with `spawn` (forking a process that runs threads — aiosqlite's — is
-unsafe), lazily on first use, and kept for the life of the app; `shutdown_pool` ends them.
+unsafe) and kept for the life of the app; `smsapp serve` starts them in the background at
+start-up (`warm_up`), so no import waits for a Python interpreter to boot; `shutdown_pool` ends
+them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 
 _pool: ProcessPoolExecutor | None = None
 
@@ -32,3 +34,18 @@ def shutdown_pool() -> None:
     if _pool is not None:
         _pool.shutdown(wait=True, cancel_futures=True)
         _pool = None
+
+
+def _prepare() -> None:
+    """Load what the import's workers use, phone metadata included."""
+    import phonenumbers
+
+    import smsapp.imports.service  # noqa: F401  (the module whose functions the workers run)
+
+    phonenumbers.parse("+61412345678", None)
+
+
+def warm_up() -> list[Future[None]]:
+    """Start every worker now (one task each) instead of at the first large import."""
+    pool = get_pool()
+    return [pool.submit(_prepare) for _ in range(worker_count())]
