@@ -167,15 +167,14 @@ class _Conn:
         self._conn = conn
 
     async def all(self, query: Query, /, **params: Any) -> list[Row]:
+        # execute_fetchall is one trip to the connection's thread; execute + fetch + close
+        # would be three, which dominates a point read.
         sql, _ = compiled(query, "sqlite")
-        async with self._conn.execute(sql, _checked(params)) as cur:
-            return list(await cur.fetchall())  # type: ignore[arg-type]
+        return list(await self._conn.execute_fetchall(sql, _checked(params)))  # type: ignore[arg-type]
 
     async def one(self, query: Query, /, **params: Any) -> Row | None:
-        sql, _ = compiled(query, "sqlite")
-        async with self._conn.execute(sql, _checked(params)) as cur:
-            row = await cur.fetchone()
-            return row  # type: ignore[return-value]
+        rows = await self.all(query, **params)
+        return rows[0] if rows else None
 
     async def val(self, query: Query, /, **params: Any) -> Any:
         row = await self.one(query, **params)
