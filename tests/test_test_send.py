@@ -38,6 +38,12 @@ async def campaign(
     return int((await created.json())["id"])
 
 
+async def send(client: Client, tenant: TenantFixture, campaign_id: int, phone: Any) -> Any:
+    return await client.post(
+        f"/api/campaigns/{campaign_id}/test", json={"phone": phone}, headers=tenant.auth("staff")
+    )
+
+
 async def test_it_sends_one_message_now_and_records_it_with_its_cost(
     client: Client, acme: TenantFixture, clock: ManualClock
 ) -> None:
@@ -52,11 +58,7 @@ async def test_it_sends_one_message_now_and_records_it_with_its_cost(
         now=clock.now(),
     )
     campaign_id = await campaign(client, acme)
-    response = await client.post(
-        f"/api/campaigns/{campaign_id}/test",
-        json={"phone": "0412 000 001"},
-        headers=acme.auth("staff"),
-    )
+    response = await send(client, acme, campaign_id, "0412 000 001")
     body = await response.json()
     assert response.status == 200, body
     assert body["to"] == "+61412000001" and body["from"] == "+61400000000"
@@ -87,11 +89,7 @@ async def test_it_never_sends_a_test_to_a_number_on_the_dnc_list(
         now=clock.now(),
     )
     campaign_id = await campaign(client, acme)
-    response = await client.post(
-        f"/api/campaigns/{campaign_id}/test",
-        json={"phone": "+61412000001"},
-        headers=acme.auth("staff"),
-    )
+    response = await send(client, acme, campaign_id, "+61412000001")
     assert response.status == 409 and (await response.json())["error"]["code"] == "on_dnc"
     assert await db.val(Sql("SELECT count(*) FROM outbox")) == 0
 
@@ -105,20 +103,14 @@ async def test_it_refuses_a_bad_number(
 ) -> None:
     await add_sending_number(client.app[DB], clock, tenant_id=acme.id, value="+61400000000")
     campaign_id = await campaign(client, acme)
-    response = await client.post(
-        f"/api/campaigns/{campaign_id}/test", json={"phone": phone}, headers=acme.auth("staff")
-    )
+    response = await send(client, acme, campaign_id, phone)
     assert response.status == status
     assert (await response.json())["error"]["code"] == code
 
 
 async def test_it_needs_a_sending_number(client: Client, acme: TenantFixture) -> None:
     campaign_id = await campaign(client, acme)
-    response = await client.post(
-        f"/api/campaigns/{campaign_id}/test",
-        json={"phone": "0412000001"},
-        headers=acme.auth("staff"),
-    )
+    response = await send(client, acme, campaign_id, "0412000001")
     assert (
         response.status == 409 and (await response.json())["error"]["code"] == "no_sending_number"
     )
@@ -135,11 +127,7 @@ async def test_it_answers_a_provider_refusal_with_502_and_records_it(
     provider = client.app[PROVIDER]
     assert isinstance(provider, SandboxProvider)
     provider.fail_next(ProviderError("blocked", kind="rejected", code="21610", opted_out=True))
-    response = await client.post(
-        f"/api/campaigns/{campaign_id}/test",
-        json={"phone": "0412000001"},
-        headers=acme.auth("staff"),
-    )
+    response = await send(client, acme, campaign_id, "0412000001")
     assert response.status == 502
     body = await response.json()
     assert body["error"]["code"] == "provider_error" and body["error"]["provider_code"] == "21610"
