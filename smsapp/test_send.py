@@ -11,6 +11,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import phonenumbers
+
 from smsapp.clock import Clock
 from smsapp.config import Settings
 from smsapp.db import Database
@@ -109,7 +111,6 @@ async def send_test(
 
 
 def to_country(e164: str, default: str) -> str:
-    import phonenumbers
-
+    """The destination's country, for the price book."""
     region = phonenumbers.region_code_for_number(phonenumbers.parse(e164, None))
     return region or default
