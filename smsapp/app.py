@@ -14,11 +14,12 @@ from smsapp.clock import Clock, SystemClock
 from smsapp.config import Settings
 from smsapp.db import open_database
 from smsapp.engine.providers import make_provider
-from smsapp.keys import CLOCK, DB, PROVIDER, SETTINGS
+from smsapp.keys import CLOCK, DB, LINK_CACHE, PROVIDER, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
 from smsapp.scheduler import scheduler
+from smsapp.short_links import LinkCache
 from smsapp.workers import shutdown_pool, warm_up
 
 MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # a 50 MB CSV plus its multipart envelope
@@ -43,6 +44,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
+    app[LINK_CACHE] = LinkCache()
     setup_templates(app)
     register_routes(app, all_routes())
     check_route_table(app)

@@ -10,6 +10,7 @@ from smsapp.clock import Clock
 from smsapp.config import Settings
 from smsapp.db import Database
 from smsapp.engine.providers import Provider
+from smsapp.short_links import LinkCache
 
 if TYPE_CHECKING:
     from smsapp.access import RouteAccessTable
@@ -18,5 +19,6 @@ SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
 DB = web.AppKey("db", Database)
 PROVIDER = web.AppKey("provider", Provider)
+LINK_CACHE = web.AppKey("link_cache", LinkCache)  # the redirect's token → link cache
 ROUTE_ACCESS: web.AppKey[RouteAccessTable] = web.AppKey("route_access")
 SESSION_TOKEN = web.RequestKey("session_token", str)

@@ -3,11 +3,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import string
-from datetime import timedelta
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
+from smsapp.click_rules import classify
+from smsapp.clock import Clock
 from smsapp.config import Settings
+from smsapp.db import Database, Executor, Row
+from smsapp.fields import InvalidInput, NotFound, iso
 
 ALPHABET = string.ascii_letters + string.digits
 TOKEN_LENGTH = 10
@@ -26,3 +37,227 @@ def base_url(settings: Settings, tenant_override: str | None = None) -> str:
 
 def short_url(base: str, token: str) -> str:
     return f"{base}/s/{token}"
+
+
+# --- The redirect: token lookups (cached) and durable hit recording (pack §9) --------------
+
+
+@dataclass(frozen=True)
+class Link:
+    """What the redirect needs of a link. None of it ever changes once the link exists, so it
+    is cached by token; what can change (the job's sent_at, the tenant's fallback URL) is read
+    when it is needed."""
+
+    id: int
+    tenant_id: int
+    campaign_id: int | None
+    contact_id: int | None
+    send_job_id: int | None
+    target_url: str
+    expires_at: datetime
+
+
+class LinkCache:
+    """Token → Link, least recently used out first. Unknown tokens are not cached (a scan of
+    random tokens must not fill memory); a link is never changed, so an entry is never stale."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._links: OrderedDict[str, Link] = OrderedDict()
+        self._sent_at: dict[int, datetime] = {}  # send job id → sent_at, once it is set
+
+    async def get(self, db: Executor, token: str) -> Link | None:
+        link = self._links.get(token)
+        if link is not None:
+            self._links.move_to_end(token)
+            return link
+        row = await db.one("short_links.by_token", token=token)
+        if row is None:
+            return None
+        link = Link(**row)
+        self._links[token] = link
+        if len(self._links) > self.size:
+            _, old = self._links.popitem(last=False)
+            if old.send_job_id is not None:
+                self._sent_at.pop(old.send_job_id, None)
+        return link
+
+    async def sent_at(self, db: Executor, link: Link) -> datetime | None:
+        """The link's message's send time; cached once known (a job is sent once)."""
+        if link.send_job_id is None:
+            return None
+        known = self._sent_at.get(link.send_job_id)
+        if known is not None:
+            return known
+        sent = await db.val("short_links.job_sent_at", id=link.send_job_id)
+        if sent is not None:
+            self._sent_at[link.send_job_id] = sent
+        return sent  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Hit:
+    is_bot: bool
+    reason: str | None
+    first_human: bool
+
+
+USER_AGENT_KEPT = 300
+
+
+def ip_hash(secret_key: str, ip: str | None) -> str:
+    """A keyed SHA-256 of the client address (HMAC with the app's secret key): hits from one
+    address can be told apart from others without the address itself being stored."""
+    return hmac.new(secret_key.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
+
+
+async def record_hit(
+    db: Database,
+    link: Link,
+    *,
+    now: datetime,
+    sent_at: datetime | None,
+    method: str,
+    user_agent: str | None,
+    headers: Mapping[str, str],
+    ip_digest: str,
+) -> Hit:
+    """Record one hit in one transaction: the hit row, both counters, first_clicked_at and the
+    CLICKED event on the link's first human hit. The counter update comes first and takes the
+    link's row lock, so concurrent hits on one link are classified one at a time (the burst
+    rule reads the previous hit) and exactly one of them can be the first human click."""
+    async with db.transaction() as tx:
+        await tx.run("short_links.count_hit", id=link.id, now=now)
+        previous = await tx.val("short_links.previous_hit", id=link.id)
+        is_bot, reason = classify(user_agent, method, headers, sent_at, now, previous)
+        await tx.run(
+            "short_links.insert_hit",
+            short_link_id=link.id,
+            tenant_id=link.tenant_id,
+            now=now,
+            is_bot=is_bot,
+            reason=reason,
+            user_agent=(user_agent or "")[:USER_AGENT_KEPT],
+            ip_hash=ip_digest,
+            method=method,
+        )
+        first = False
+        if not is_bot:
+            await tx.run("short_links.count_human", id=link.id)
+            first = await tx.run("short_links.first_human", id=link.id, now=now) == 1
+            if first:
+                await tx.run(
+                    "short_links.insert_clicked",
+                    tenant_id=link.tenant_id,
+                    campaign_id=link.campaign_id,
+                    contact_id=link.contact_id,
+                    send_job_id=link.send_job_id,
+                    now=now,
+                    data={"short_link_id": link.id, "reason": None},
+                )
+    return Hit(is_bot, reason, first)
+
+
+# --- Links made through the API (pack §17) ---------------------------------------------------
+
+MAX_TARGET_LENGTH = 2000
+
+
+def check_target_url(raw: object) -> str:
+    """An absolute http(s) URL with a host, at most 2000 characters, no spaces or control
+    characters; the scheme comes back lower-case. Anything else is `invalid_target_url`."""
+
+    def refuse(message: str) -> InvalidInput:
+        return InvalidInput(message, code="invalid_target_url", field="target_url")
+
+    if not isinstance(raw, str) or not raw.strip():
+        raise refuse("target_url must be an http(s) URL")
+    url = raw.strip()
+    if len(url) > MAX_TARGET_LENGTH:
+        raise refuse(f"target_url is longer than {MAX_TARGET_LENGTH} characters")
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise refuse("target_url must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise refuse("target_url is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise refuse("target_url must be an http:// or https:// URL with a host")
+    return parts.scheme.lower() + url[len(parts.scheme) :]
+
+
+def optional_id(body: Mapping[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**62:
+        raise InvalidInput(f"{name} must be a positive whole number", field=name)
+    return value
+
+
+async def create_link(
+    db: Database,
+    clock: Clock,
+    *,
+    tenant_id: int,
+    target_url: str,
+    campaign_id: int | None,
+    contact_id: int | None,
+) -> tuple[Row, bool]:
+    """(link row, created). One link per (campaign, contact): asking again answers the
+    existing one. The campaign and contact must be the tenant's (else 404)."""
+    if campaign_id is not None and not await db.val(
+        "short_links.campaign_of_tenant", id=campaign_id, tenant_id=tenant_id
+    ):
+        raise NotFound("campaign")
+    if contact_id is not None and not await db.val(
+        "short_links.contact_of_tenant", id=contact_id, tenant_id=tenant_id
+    ):
+        raise NotFound("contact")
+    pair = campaign_id is not None and contact_id is not None
+    for _ in range(5):
+        if pair:
+            existing = await db.one(
+                "short_links.for_pair",
+                tenant_id=tenant_id,
+                campaign_id=campaign_id,
+                contact_id=contact_id,
+            )
+            if existing is not None:
+                return existing, False
+        token = new_token()
+        now = clock.now()
+        async with db.transaction() as tx:
+            new_id = await tx.val(
+                "short_links.insert",
+                token=token,
+                tenant_id=tenant_id,
+                campaign_id=campaign_id,
+                contact_id=contact_id,
+                target_url=target_url,
+                expires_at=now + TTL,
+                now=now,
+            )
+        if new_id is not None:
+            row = await db.one("short_links.of_tenant", tenant_id=tenant_id, token=token)
+            assert row is not None
+            return row, True
+        # A concurrent request made the pair's link, or (rarely) the token was taken: look again.
+    raise RuntimeError("could not make a short link")
+
+
+def link_json(settings: Settings, row: Row) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "token": row["token"],
+        "url": short_url(base_url(settings, row["short_link_base_url"]), row["token"]),
+        "target_url": row["target_url"],
+        "expires_at": iso(row["expires_at"]),
+        "clicks_total": row["clicks_total"],
+        "clicks_human": row["clicks_human"],
+        "first_clicked_at": iso(row["first_clicked_at"]),
+        "campaign_id": row["campaign_id"],
+        "contact_id": row["contact_id"],
+        "created_at": iso(row["created_at"]),
+    }

@@ -27,6 +27,9 @@ EXPECTED_PUBLIC = {
     ("POST", "/login/confirm/{token}"),
     ("GET", "/static"),
     ("HEAD", "/static"),
+    ("GET", "/s/{token}"),
+    ("HEAD", "/s/{token}"),
+    ("GET", "/robots.txt"),
 }
 PUBLIC_PATHS = re.compile(
     r"^(/healthz|/readyz|/metrics|/login(/.*)?|/s/.*|/u/.*|/robots\.txt|/webhooks/.*|/static|/)$"

@@ -12,6 +12,7 @@ from smsapp.routes import campaigns as campaign_routes
 from smsapp.routes import imports as import_routes
 from smsapp.routes import messages as message_routes
 from smsapp.routes import numbers as number_routes
+from smsapp.routes import short_links as short_link_routes
 from smsapp.routes import template_pages as template_page_routes
 from smsapp.routes import tenant_settings as settings_routes
 from smsapp.routes import test_send as test_send_routes
@@ -41,4 +42,5 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *campaign_page_routes.routes,
         *settings_routes.routes,
         *number_routes.routes,
+        *short_link_routes.routes,
     ]
