@@ -85,3 +85,30 @@ def test_it_refuses_bad_db_benchmark_options(cli: Cli) -> None:
     result = cli("bench", "db", "--rows", "0")
     assert result.code == 1
     assert "--rows" in result.err
+
+
+def test_the_redirect_benchmark_records_every_answered_hit(tmp_path: Path) -> None:
+    """SQLite and the aiohttp client only (wrk is left out): the two servers run in their own
+    processes, and every 302 the client saw is a hit in the database."""
+    settings = load_settings({"SMSAPP_DATA_DIR": str(tmp_path)})
+    argv = ["--seconds", "1", "--connections", "3", "--links", "20", "--client", "aiohttp"]
+    report = run_benchmark(settings, "redirect", argv)
+    assert report["benchmark"] == "redirect"
+    assert report["backend"] == "sqlite"
+    assert report["client"] == "aiohttp"
+    for side in ("ours", "ceiling"):
+        figure = report[side]
+        assert set(figure) == {"requests", "redirects", "requests_per_second", "p99_ms"}
+        assert figure["requests"] > 0
+        assert figure["redirects"] == figure["requests"]
+        assert figure["p99_ms"] > 0
+    assert report["ratio"] > 0
+    assert report["hits_recorded"] == report["ours"]["redirects"] == report["redirects_answered"]
+    assert 0 < report["human_hits_recorded"] <= report["hits_recorded"]
+    assert report["every_hit_recorded"] is True
+
+
+def test_it_refuses_bad_redirect_benchmark_options(cli: Cli) -> None:
+    result = cli("bench", "redirect", "--connections", "0")
+    assert result.code == 1
+    assert "--connections" in result.err

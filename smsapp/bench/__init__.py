@@ -43,6 +43,11 @@ BENCHMARKS: dict[str, Benchmark] = {
             "queue a campaign to N contacts with short links (--contacts N), against bulk insert",
             "smsapp.bench.queue",
         ),
+        Benchmark(
+            "redirect",
+            "GET /s/{token} with every hit recorded, under load, against a bare aiohttp 302",
+            "smsapp.bench.redirect",
+        ),
     ]
 }
 

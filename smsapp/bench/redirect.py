@@ -1,0 +1,316 @@
+"""`smsapp bench redirect [--backend sqlite|postgresql] [--seconds 5] [--connections 50]`: the
+short-link redirect `GET /s/{token}` with every hit recorded (pack §16 target: ≥ 75 % of the
+bare aiohttp 302 ceiling, p99 < 50 ms at 50 connections).
+
+Its ceiling is a bare aiohttp app whose only handler answers a 302 to a fixed URL, measured in
+the same run with the same load generator. Each server runs in its own (spawned) process, so the
+load generator does not share an event loop with it. The load generator is `wrk` when it is on
+PATH (or `--client wrk`), else an aiohttp client with N concurrent tasks (`--client aiohttp`).
+
+Requests rotate over one campaign's links (`--links`, 1,000 by default) with a phone browser's
+User-Agent, so hits are human wherever the click rules allow (a repeat within 1 s of a link's
+previous hit is a burst, a bot). Afterwards the hits in the database are counted: every answered
+302 must have been recorded. The aiohttp client waits for its requests in flight, so the two
+counts must be equal; wrk stops with up to one request per connection unanswered, which the
+server may still record, so there the recorded hits may exceed the answered ones by at most
+that many.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import multiprocessing
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from smsapp.bench.scratch import DEFAULT_PG_URL, scratch_database
+from smsapp.clock import SystemClock
+from smsapp.config import DatabaseUrl, Settings
+from smsapp.db import Sql, open_database
+from smsapp.short_links import TTL, new_token
+from smsapp.tenancy import create_tenant
+
+UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1.2 Mobile/15E148 Safari/604.1"
+)
+TARGET = "https://shop.example/sale?utm_source=sms"
+BARE_TARGET = "https://shop.example/"
+
+
+# --- The servers, each in its own process ----------------------------------------------------
+
+
+async def _bare_302(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=302, headers={"Location": BARE_TARGET})
+
+
+def _bare_app() -> web.Application:
+    app = web.Application()
+    app.router.add_get("/s/{token}", _bare_302)
+    return app
+
+
+async def _serve(kind: str, settings: Settings | None, ports: Queue[int]) -> None:
+    if kind == "bare":
+        app = _bare_app()
+    else:
+        from smsapp.app import create_app
+
+        assert settings is not None
+        app = create_app(settings, run_background=False)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    ports.put(runner.addresses[0][1])
+    try:
+        await asyncio.Event().wait()  # until the benchmark terminates the process
+    finally:
+        await runner.cleanup()
+
+
+def _server_main(kind: str, settings: Settings | None, ports: Queue[int]) -> None:
+    asyncio.run(_serve(kind, settings, ports))
+
+
+class Server:
+    """A server process on 127.0.0.1; `port` once it listens."""
+
+    def __init__(self, kind: str, settings: Settings | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._ports: Queue[int] = context.Queue()
+        self._process = context.Process(
+            target=_server_main, args=(kind, settings, self._ports), daemon=True
+        )
+
+    def __enter__(self) -> int:
+        self._process.start()
+        try:
+            return self._ports.get(timeout=60)
+        except BaseException:
+            self._stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        self._process.terminate()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+
+# --- The load generators ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Load:
+    requests: int  # answered
+    redirects: int  # answered with a 302
+    seconds: float
+    p99_ms: float
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "redirects": self.redirects,
+            "requests_per_second": round(self.requests / self.seconds, 1),
+            "p99_ms": round(self.p99_ms, 2),
+        }
+
+
+async def aiohttp_load(port: int, tokens: list[str], seconds: float, connections: int) -> Load:
+    """N tasks each sending one request after another until the time is up; every request
+    sent is awaited to its answer, so `requests` is exactly what the server answered."""
+    latencies: list[float] = []
+    statuses: list[int] = []
+    connector = aiohttp.TCPConnector(limit=connections)
+    headers = {"User-Agent": UA}
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def worker(n: int) -> None:
+            i = n
+            while time.perf_counter() < deadline:
+                url = f"http://127.0.0.1:{port}/s/{tokens[i % len(tokens)]}"
+                i += connections
+                sent = time.perf_counter()
+                async with session.get(url, allow_redirects=False) as response:
+                    await response.read()
+                    statuses.append(response.status)
+                latencies.append(time.perf_counter() - sent)
+
+        await asyncio.gather(*(worker(n) for n in range(connections)))
+        elapsed = time.perf_counter() - started
+    p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) > 1 else latencies[0]
+    return Load(len(statuses), statuses.count(302), elapsed, p99 * 1000)
+
+
+WRK_SCRIPT = """
+tokens = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", "/s/" .. tokens[(counter %% #tokens) + 1], {["User-Agent"] = "%s"})
+end
+"""
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def wrk_load(wrk: str, port: int, tokens: list[str], seconds: float, connections: int) -> Load:
+    with tempfile.TemporaryDirectory(prefix="smsapp-bench-wrk-") as tmp:
+        script = Path(tmp) / "tokens.lua"
+        script.write_text(WRK_SCRIPT % (", ".join(f'"{t}"' for t in tokens), UA))
+        threads = min(2, connections)
+        out = subprocess.run(  # noqa: S603 (our own arguments, no shell)
+            [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+             "--latency", "-s", str(script), f"http://127.0.0.1:{port}/"],
+            capture_output=True, text=True, check=True, timeout=seconds + 60,
+        ).stdout  # fmt: skip
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s|m)", out)
+    if done is None or p99 is None:
+        raise RuntimeError(f"could not read wrk's output:\n{out}")
+    requests = int(done.group(1))
+    elapsed = float(done.group(2)) * UNITS_MS[done.group(3)] / 1000
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: .*", out)
+    if errors:
+        raise RuntimeError(f"wrk saw socket errors: {errors.group(0)}")
+    redirects = requests - (int(bad.group(1)) if bad else 0)
+    return Load(requests, redirects, elapsed, float(p99.group(1)) * UNITS_MS[p99.group(2)])
+
+
+# --- The run ---------------------------------------------------------------------------------
+
+
+async def seed(url: DatabaseUrl, links: int) -> list[str]:
+    """One tenant, one campaign, `links` contacts each with its own link (no message sent, so
+    the 2 s-after-sending rule does not apply)."""
+    db = await open_database(url)
+    clock = SystemClock()
+    try:
+        tenant_id = await create_tenant(db, clock, name="Bench", slug="bench")
+        now = clock.now()
+        campaign_id = await db.val(
+            Sql(
+                "INSERT INTO campaigns (tenant_id, name, created_at, updated_at) "
+                "VALUES (:t, 'Bench', :now, :now) RETURNING id"
+            ),
+            t=tenant_id,
+            now=now,
+        )
+        await db.run_many(
+            Sql(
+                "INSERT INTO contacts (tenant_id, phone_e164, created_at, updated_at) "
+                "VALUES (:t, :p, :now, :now)"
+            ),
+            [{"t": tenant_id, "p": f"+614{n:08d}", "now": now} for n in range(links)],
+        )
+        contacts = await db.all(Sql("SELECT id FROM contacts ORDER BY id"))
+        tokens = [new_token() for _ in contacts]
+        await db.run_many(
+            Sql(
+                "INSERT INTO short_links (token, tenant_id, campaign_id, contact_id, target_url, "
+                "expires_at, created_at, updated_at) "
+                "VALUES (:token, :t, :c, :p, :target, :expires, :now, :now)"
+            ),
+            [
+                {"token": token, "t": tenant_id, "c": campaign_id, "p": row["id"],
+                 "target": TARGET, "expires": now + TTL, "now": now}
+                for token, row in zip(tokens, contacts, strict=True)
+            ],
+        )  # fmt: skip
+    finally:
+        await db.close()
+    return tokens
+
+
+async def recorded(url: DatabaseUrl) -> dict[str, int]:
+    db = await open_database(url)
+    try:
+        row = await db.one(
+            Sql(
+                "SELECT (SELECT count(*) FROM short_link_hits) AS hits, "
+                "(SELECT count(*) FROM short_link_hits WHERE NOT is_bot) AS human, "
+                "(SELECT coalesce(sum(clicks_total), 0) FROM short_links) AS clicks_total"
+            )
+        )
+    finally:
+        await db.close()
+    assert row is not None
+    return {k: int(v) for k, v in row.items()}
+
+
+def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="smsapp bench redirect")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--links", type=int, default=1000)
+    parser.add_argument("--client", choices=("auto", "wrk", "aiohttp"), default="auto")
+    args = parser.parse_args(argv)
+    if args.seconds <= 0:
+        raise ValueError("--seconds must be more than 0")
+    if args.connections < 1:
+        raise ValueError("--connections must be at least 1")
+    if args.links < 1:
+        raise ValueError("--links must be at least 1")
+    wrk = shutil.which("wrk") if args.client != "aiohttp" else None
+    if args.client == "wrk" and wrk is None:
+        raise ValueError("--client wrk: wrk is not on PATH")
+
+    def load(port: int, tokens: list[str]) -> Load:
+        if wrk is not None:
+            return wrk_load(wrk, port, tokens, args.seconds, args.connections)
+        return asyncio.run(aiohttp_load(port, tokens, args.seconds, args.connections))
+
+    with scratch_database(args.backend, args.pg_url) as url:
+        tokens = asyncio.run(seed(url, args.links))
+        with Server("bare", None) as port:
+            ceiling = load(port, tokens)
+        app_settings = dataclasses.replace(settings, database=url, short_link_base_url=None)
+        with Server("app", app_settings) as port:
+            ours = load(port, tokens)
+            time.sleep(0.5)  # wrk leaves requests in flight: let the server finish them
+        hits = asyncio.run(recorded(url))
+    ratio = ours.requests / ours.seconds / (ceiling.requests / ceiling.seconds)
+    unanswered = hits["hits"] - ours.redirects
+    if wrk is None:
+        every_hit_recorded = unanswered == 0 and hits["clicks_total"] == hits["hits"]
+    else:
+        every_hit_recorded = 0 <= unanswered <= args.connections
+        every_hit_recorded = every_hit_recorded and hits["clicks_total"] == hits["hits"]
+    return {
+        "benchmark": "redirect",
+        "backend": args.backend,
+        "client": "wrk" if wrk is not None else "aiohttp",
+        "seconds": args.seconds,
+        "connections": args.connections,
+        "links": args.links,
+        "ours": ours.figures(),
+        "ceiling": ceiling.figures(),
+        "ratio": round(ratio, 3),
+        "hits_recorded": hits["hits"],
+        "human_hits_recorded": hits["human"],
+        "redirects_answered": ours.redirects,
+        "every_hit_recorded": every_hit_recorded,
+    }
