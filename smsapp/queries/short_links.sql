@@ -61,3 +61,18 @@ VALUES (:token, :tenant_id, :campaign_id, :contact_id,
         :target_url, :expires_at, :now, :now)
 ON CONFLICT DO NOTHING
 RETURNING id;
+
+-- The campaign's links page (admin), 100 a page, in the order they were made.
+-- name: campaign_links
+SELECT l.id, l.token, l.contact_id, c.first_name, c.last_name, l.target_url, l.clicks_total,
+       l.clicks_human, l.first_clicked_at, l.expires_at
+FROM short_links l LEFT JOIN contacts c ON c.id = l.contact_id
+WHERE l.tenant_id = :tenant_id AND l.campaign_id = :campaign_id
+ORDER BY l.id LIMIT :limit OFFSET :offset;
+
+-- name: campaign_link_totals
+SELECT count(*) AS links,
+       coalesce(sum(CASE WHEN clicks_human > 0 THEN 1 ELSE 0 END), 0) AS clicked_human,
+       coalesce(sum(clicks_total), 0) AS hits,
+       coalesce(sum(clicks_human), 0) AS human_hits
+FROM short_links WHERE tenant_id = :tenant_id AND campaign_id = :campaign_id;

@@ -6,6 +6,7 @@
     GET  /admin/campaigns/{id}            the campaign: settings, job counts by status, what
                                           holds waiting jobs until when, the queue answer, a
                                           message rendered for a sample contact, actions
+    GET  /admin/campaigns/{id}/links      the campaign's short links and their clicks, 100 a page
     GET  /admin/campaigns/{id}/edit       edit, while draft or scheduled
     POST /admin/campaigns/{id}/edit
     POST /admin/campaigns/{id}/queue      queue now
@@ -496,6 +497,46 @@ def status_from_form(action: str) -> Any:
     return handler
 
 
+LINKS_PAGE_SIZE = 100
+
+
+def contact_name(row: Row) -> str:
+    name = " ".join(part for part in (row["first_name"], row["last_name"]) if part)
+    return name or "—"
+
+
+async def links_page(request: web.Request) -> web.StreamResponse:
+    """The campaign's short links: who each is for, where it goes, its clicks (pack §9)."""
+    tenant = await _tenant(request)
+    campaign = await _campaign_or_404(request, tenant["id"])
+    db, page = request.app[DB], page_number(request)
+    rows = await db.all(
+        "short_links.campaign_links",
+        tenant_id=tenant["id"],
+        campaign_id=campaign["id"],
+        limit=LINKS_PAGE_SIZE + 1,
+        offset=(page - 1) * LINKS_PAGE_SIZE,
+    )
+    totals = await db.one(
+        "short_links.campaign_link_totals", tenant_id=tenant["id"], campaign_id=campaign["id"]
+    )
+    assert totals is not None
+    return await render(
+        request,
+        "campaign_links.html",
+        {
+            "campaign": campaign,
+            "links": rows[:LINKS_PAGE_SIZE],
+            "totals": {name: int(value) for name, value in totals.items()},
+            "contact_name": contact_name,
+            "page": page,
+            "has_more": len(rows) > LINKS_PAGE_SIZE,
+            "query_for": lambda n: urlencode({"page": n}),
+            **_page_helpers(tenant["timezone"]),
+        },
+    )
+
+
 async def cancel_confirm_page(request: web.Request) -> web.StreamResponse:
     tenant = await _tenant(request)
     campaign = await _campaign_or_404(request, tenant["id"])
@@ -517,6 +558,7 @@ routes = [
     route("POST", "/admin/campaigns", create_from_form, access=Access.STAFF),
     route("GET", "/admin/campaigns/new", new_campaign_page, access=Access.STAFF),
     route("GET", "/admin/campaigns/{campaign_id}", campaign_page, access=Access.VIEWER),
+    route("GET", "/admin/campaigns/{campaign_id}/links", links_page, access=Access.VIEWER),
     route("GET", "/admin/campaigns/{campaign_id}/edit", edit_page, access=Access.STAFF),
     route("POST", "/admin/campaigns/{campaign_id}/edit", update_from_form, access=Access.STAFF),
     route("POST", "/admin/campaigns/{campaign_id}/queue", queue_from_form, access=Access.STAFF),
