@@ -19,6 +19,7 @@ from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
 from smsapp.scheduler import scheduler
+from smsapp.short_host import short_host_middleware
 from smsapp.short_links import LinkCache
 from smsapp.workers import shutdown_pool, warm_up
 
@@ -38,8 +39,14 @@ def create_app(
 ) -> web.Application:
     """The app. `run_background=False` (tests) leaves out the scheduler and the send loop, whose
     work the tests drive directly with an injected clock."""
+    short_host = short_host_middleware(settings)  # only when the short host is its own
     app = web.Application(
-        middlewares=[request_context, error_shape, access_control],
+        middlewares=[
+            request_context,
+            *([short_host] if short_host else []),
+            error_shape,
+            access_control,
+        ],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[SETTINGS] = settings
