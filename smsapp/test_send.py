@@ -42,7 +42,7 @@ async def send_test(
     db: Database, clock: Clock, settings: Settings, provider: Provider, *, tenant_id: int,
     campaign_id: int, phone: object,
 ) -> TestSend:  # fmt: skip
-    tenant = await db.one("test_send.tenant", tenant_id=tenant_id)
+    tenant = await db.one("tenancy.tenant_by_id", id=tenant_id)
     assert tenant is not None
     campaign = await db.one("campaigns.campaign", tenant_id=tenant_id, id=campaign_id)
     if campaign is None:
@@ -50,9 +50,10 @@ async def send_test(
     to = require_phone(phone, tenant["default_country"])
     if await numbers_on_dnc(db, tenant_id=tenant_id, phones=[to]):
         raise Conflict(f"{to} is on the do-not-contact list", code="on_dnc")
-    template = await db.one("test_send.first_template", campaign_id=campaign_id)
-    if template is None:
+    templates = await db.all("campaigns.campaign_templates", campaign_id=campaign_id)
+    if not templates:
         raise Conflict("the campaign has no templates", code="no_templates")
+    template = templates[0]  # in rotation order
     sender = await db.one("test_send.sending_number", tenant_id=tenant_id)
     if sender is None:
         raise Conflict("add a sending number first", code="no_sending_number")

@@ -1,12 +1,6 @@
 -- Test sends (pack §7, §17 POST /api/campaigns/{id}/test): one transactional message now,
 -- recorded in the outbox (at most once: the attempt id is committed before the provider call).
 
--- name: first_template
-SELECT t.body FROM campaign_templates ct JOIN message_templates t ON t.id = ct.template_id
-WHERE ct.campaign_id = :campaign_id
-ORDER BY ct.position
-LIMIT 1;
-
 -- name: sending_number
 SELECT id, phone_e164 FROM sending_numbers
 WHERE tenant_id = :tenant_id AND active
@@ -31,6 +25,3 @@ UPDATE outbox SET processed_at = :now, last_error = :error, updated_at = :now WH
 -- name: insert_cost
 INSERT INTO costs (tenant_id, campaign_id, outbox_id, parts, unit_price, amount, currency, source, created_at)
 VALUES (:tenant_id, :campaign_id, :outbox_id, :parts, :unit_price, :amount, 'AUD', 'estimate', :now);
-
--- name: tenant
-SELECT id, name, default_country, price_book, optout_footer, short_link_base_url FROM tenants WHERE id = :tenant_id;
