@@ -81,7 +81,8 @@ async def _plan(
     )
 
 
-def _price(tenant: Row, country: str | None) -> int | None:
+def unit_price(tenant: Row, country: str | None) -> int | None:
+    """The tenant's price per segment (units) for a destination country; None when unknown."""
     book: dict[str, int] = tenant["price_book"] or {}
     price = book.get((country or "AU").upper())
     return int(price) if price is not None else None
@@ -140,7 +141,7 @@ async def _chunk(tx: Executor, plan: Plan, contacts: list[Row], now: datetime) -
         reason = ("dnc" if c["phone_e164"] in dnc
                   else "suppression" if c["phone_e164"] in suppressed or c["id"] in recent
                   else None)  # fmt: skip
-        price = _price(plan.tenant, c["country"])
+        price = unit_price(plan.tenant, c["country"])
         rows.append({
             "tenant_id": tenant_id, "campaign_id": campaign_id, "contact_id": c["id"],
             "template_id": template_id, "body": body, "parts": parts, "encoding": encoding,

@@ -20,6 +20,7 @@ from smsapp.dnc import numbers_on_dnc
 from smsapp.encoding import count_parts
 from smsapp.engine.providers import Outgoing, Provider, ProviderError
 from smsapp.fields import Conflict, DomainError, NotFound, require_phone
+from smsapp.queue_builder import unit_price
 from smsapp.templating import Recipient, render, with_footer
 
 
@@ -88,8 +89,7 @@ async def send_test(
                      now=clock.now())  # fmt: skip
         raise ProviderRefused(f"the provider did not take the message ({exc.kind}): {exc}",
                               code="provider_error", provider_code=exc.code) from None  # fmt: skip
-    price_book: dict[str, int] = tenant["price_book"] or {}
-    unit_price = price_book.get(to_country(to, tenant["default_country"]))
+    price = unit_price(tenant, to_country(to, tenant["default_country"]))
     async with db.transaction() as tx:
         await tx.run(
             "test_send.outbox_sent",
@@ -103,8 +103,8 @@ async def send_test(
             campaign_id=campaign_id,
             outbox_id=outbox_id,
             parts=parts,
-            unit_price=unit_price,
-            amount=None if unit_price is None else unit_price * parts,
+            unit_price=price,
+            amount=None if price is None else price * parts,
             now=clock.now(),
         )
     return TestSend(to, sender["phone_e164"], body, parts, encoding,
