@@ -166,6 +166,8 @@ async def set_budget(
 ) -> tuple[Row, dict[str, dict[str, Any]]]:
     """Create or change the tenant's budget: (the budget row, the changes as {field: {"from",
     "to"}} in cents). Call inside a transaction."""
+    # The stop rule (pack §7): a lowered cap holds for every provider call after this answers.
+    await db.stop_lock(tenant_id)
     await lock_tenant(db, tenant_id)
     budget = await get_budget(db, tenant_id)
     values = new_limits(budget, body)
@@ -176,8 +178,6 @@ async def set_budget(
         if before[field] != after[field]
     }
     if budget is None or changes:
-        # The send loop's per-tenant stop lock (pack §7) will be taken here: a lowered cap
-        # must hold before this answers.
         await db.run("budget_settings.upsert", tenant_id=tenant_id, now=clock.now(), **values)
     row = await get_budget(db, tenant_id)
     assert row is not None

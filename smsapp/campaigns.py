@@ -286,6 +286,9 @@ async def change_status(
     allowed, target = TRANSITIONS[action]
     now = clock.now()
     async with db.transaction() as tx:
+        if action != "resume":
+            # The stop rule (pack §7): no job of this campaign starts once this has answered.
+            await tx.stop_lock(tenant_id)
         campaign = await tx.one("campaigns.lock_campaign", tenant_id=tenant_id, id=campaign_id)
         if campaign is None:
             raise NotFound("campaign")

@@ -52,7 +52,9 @@ async def add_to_dnc(
 ) -> tuple[Row, bool]:
     """Put a number on the list: (its entry, True) when new, (the existing entry, False) when
     it was already there (the first entry's source and reason are kept)."""
-    # A later issue takes the per-tenant stop lock here, exclusively, before answering (§7).
+    # The stop rule (pack §7): no provider call checked before this write may still start
+    # once it has answered. Taken before any other lock (see smsapp.db.stop_lock).
+    await db.stop_lock(tenant_id)
     row = await db.one(
         "dnc.insert",
         tenant_id=tenant_id,

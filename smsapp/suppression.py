@@ -69,6 +69,7 @@ async def add_rule(
 ) -> Row:
     now = clock.now()
     values = rule_values(body, defaults=defaults, now=now)
+    await tx.stop_lock(tenant_id)  # a suppression is a stop too (pack §7)
     row = await tx.one(
         "suppression.insert",
         tenant_id=tenant_id,

@@ -470,8 +470,9 @@ async def pause_tenant(
     """Pause all sending of the tenant: (the tenant row, True) when it was running, (the row
     unchanged, False) when it was already paused (the first pause's who, when, why stay)."""
     text = validate_reason(reason)
+    # The stop rule (pack §7): taken first, held until this transaction commits.
+    await db.stop_lock(tenant_id)
     await lock_tenant(db, tenant_id)
-    # The send loop's per-tenant stop lock (pack §7) will be taken here, before answering.
     changed = await db.run(
         "tenant_settings.pause", tenant_id=tenant_id, user_id=user_id, reason=text, now=clock.now()
     )
@@ -483,7 +484,6 @@ async def resume_tenant(db: Executor, clock: Clock, *, tenant_id: int) -> tuple[
     not paused."""
     await lock_tenant(db, tenant_id)
     before = await get_tenant(db, tenant_id)
-    # The send loop's per-tenant stop lock (pack §7) will be taken here too.
     changed = await db.run("tenant_settings.resume", tenant_id=tenant_id, now=clock.now())
     return await get_tenant(db, tenant_id), before if changed else None
 

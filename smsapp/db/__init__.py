@@ -24,7 +24,9 @@ Row = dict[str, Any]
 Query = str | Sql
 BULK_CHUNK = 20_000  # rows per statement (PostgreSQL) or executemany call (SQLite)
 
-__all__ = ["Database", "Dialect", "Query", "Row", "Sql", "open_database", "resolve"]
+__all__ = [
+    "Database", "Dialect", "Query", "Row", "SenderSession", "Sql", "open_database", "resolve",
+]
 
 
 class DatabaseError(Exception):
@@ -54,10 +56,27 @@ class Executor(Protocol):
         of rows the statements changed."""
         ...
 
+    async def stop_lock(self, tenant_id: int) -> None:
+        """Take the tenant's stop lock exclusively until this transaction ends (pack §7; see
+        `smsapp.db.stop_lock`). Only inside a transaction, as its first statement."""
+        ...
+
+
+class SenderSession(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Executor]:
+        """The session's one transaction: the claim (gate checks and the `sending` commit)."""
+        ...
+
 
 class Database(Executor, Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """One transaction; on SQLite it holds the single writer until it ends."""
+        ...
+
+    def sender_session(self, tenant_id: int) -> AbstractAsyncContextManager[SenderSession]:
+        """Hold the tenant's stop lock shared from the claim's gate checks until the session
+        ends, which the sender does once its provider calls have returned (pack §7). The
+        session runs one transaction; results are written after it ends."""
         ...
 
     async def close(self) -> None: ...

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from smsapp.db import BULK_CHUNK, Dialect, Query, Row, chunked, compiled, json_dumps, json_loads
+from smsapp.db.stop_lock import STOP_LOCK_CLASS
 
 POOL_MIN = 2
 POOL_MAX = 10
@@ -75,6 +76,29 @@ class _Conn:
             )
         return changed
 
+    async def stop_lock(self, tenant_id: int) -> None:
+        if not isinstance(self._conn, asyncpg.Connection) or not self._conn.is_in_transaction():
+            raise RuntimeError("stop_lock is taken inside a transaction")
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock($1, $2::int)", STOP_LOCK_CLASS, tenant_id
+        )
+
+
+class _SenderSession:
+    """A dedicated connection holding the tenant's stop lock shared, at session level."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self._used = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        if self._used:
+            raise RuntimeError("a sender session runs one transaction")
+        self._used = True
+        async with self._conn.transaction():
+            yield _Conn(self._conn)
+
 
 class PostgresDatabase(_Conn):
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -92,6 +116,19 @@ class PostgresDatabase(_Conn):
     async def transaction(self) -> AsyncIterator[_Conn]:
         async with self.pool.acquire() as conn, conn.transaction():
             yield _Conn(conn)
+
+    @asynccontextmanager
+    async def sender_session(self, tenant_id: int) -> AsyncIterator[_SenderSession]:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "SELECT pg_advisory_lock_shared($1, $2::int)", STOP_LOCK_CLASS, tenant_id
+            )
+            try:
+                yield _SenderSession(conn)
+            finally:
+                await conn.execute(
+                    "SELECT pg_advisory_unlock_shared($1, $2::int)", STOP_LOCK_CLASS, tenant_id
+                )
 
     async def close(self) -> None:
         await self.pool.close()

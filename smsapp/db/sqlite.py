@@ -9,7 +9,7 @@ import functools
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from smsapp.db import (
     json_loads,
     resolve,
 )
+from smsapp.db.stop_lock import ReadWriteLock, TenantLocks
 
 READERS = 4
 BUSY_TIMEOUT_MS = 5000
@@ -163,8 +164,15 @@ class _Conn:
 
     dialect: Dialect = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        locks: TenantLocks | None = None,
+        releases: list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
         self._conn = conn
+        self._locks = locks  # set in a write transaction
+        self._releases = releases  # stop locks to release when the transaction ends
 
     async def all(self, query: Query, /, **params: Any) -> list[Row]:
         # execute_fetchall is one trip to the connection's thread; execute + fetch + close
@@ -199,6 +207,39 @@ class _Conn:
                 changed += cur.rowcount
         return changed
 
+    async def stop_lock(self, tenant_id: int) -> None:
+        if self._locks is None or self._releases is None:
+            raise RuntimeError("stop_lock is taken inside a transaction")
+        lock = self._locks[tenant_id]
+        await lock.acquire_exclusive()
+        self._releases.append(lock.release_exclusive)
+
+    async def _stop_lock_shared(self, tenant_id: int) -> ReadWriteLock:
+        assert self._locks is not None
+        lock = self._locks[tenant_id]
+        await lock.acquire_shared()
+        return lock
+
+
+class _SenderSession:
+    """Takes the tenant's lock shared inside its one transaction (after the writer, the lock
+    order of `smsapp.db.stop_lock`) and holds it until the session ends."""
+
+    def __init__(self, db: SqliteDatabase, tenant_id: int) -> None:
+        self._db = db
+        self._tenant_id = tenant_id
+        self._used = False
+        self.held: ReadWriteLock | None = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Conn]:
+        if self._used:
+            raise RuntimeError("a sender session runs one transaction")
+        self._used = True
+        async with self._db.transaction() as tx:
+            self.held = await tx._stop_lock_shared(self._tenant_id)
+            yield tx
+
 
 class SqliteDatabase:
     dialect: Dialect = "sqlite"
@@ -212,6 +253,7 @@ class SqliteDatabase:
         self.path = path
         self._writer = writer
         self._write_lock = asyncio.Lock()
+        self.stop_locks = TenantLocks()
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers = readers
         for reader in readers:
@@ -262,15 +304,32 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Conn]:
+        releases: list[Callable[[], Awaitable[None]]] = []
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
-                yield _Conn(self._writer)
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            else:
-                await self._writer.execute("COMMIT")
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _Conn(self._writer, self.stop_locks, releases)
+                except BaseException:
+                    await self._writer.execute("ROLLBACK")
+                    raise
+                else:
+                    await self._writer.execute("COMMIT")
+            finally:
+                for release in reversed(releases):
+                    await release()
+
+    async def stop_lock(self, tenant_id: int) -> None:
+        raise RuntimeError("stop_lock is taken inside a transaction")
+
+    @asynccontextmanager
+    async def sender_session(self, tenant_id: int) -> AsyncIterator[_SenderSession]:
+        session = _SenderSession(self, tenant_id)
+        try:
+            yield session
+        finally:
+            if session.held is not None:
+                await session.held.release_shared()
 
     async def close(self) -> None:
         for conn in [self._writer, *self._all_readers]:

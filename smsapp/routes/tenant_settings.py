@@ -61,7 +61,6 @@ async def _update(request: web.Request, tenant_id: int, body: dict[str, Any]) ->
 async def _set_budget(request: web.Request, tenant_id: int, body: dict[str, Any]) -> None:
     db, clock = request.app[DB], request.app[CLOCK]
     async with db.transaction() as tx:
-        # set_budget marks where the send loop's per-tenant stop lock (pack §7) will be taken.
         _, changes = await set_budget(tx, clock, tenant_id=tenant_id, body=body)
         if changes:
             await audit.record_request(
@@ -78,7 +77,6 @@ async def _set_budget(request: web.Request, tenant_id: int, body: dict[str, Any]
 async def _pause(request: web.Request, tenant_id: int, reason: object) -> tuple[Row, bool]:
     db, clock, caller = request.app[DB], request.app[CLOCK], request[CALLER]
     async with db.transaction() as tx:
-        # pause_tenant marks where the send loop's per-tenant stop lock (pack §7) will be taken.
         row, changed = await pause_tenant(
             tx, clock, tenant_id=tenant_id, user_id=caller.user_id, reason=reason
         )
@@ -98,7 +96,6 @@ async def _pause(request: web.Request, tenant_id: int, reason: object) -> tuple[
 async def _resume(request: web.Request, tenant_id: int) -> tuple[Row, bool]:
     db, clock = request.app[DB], request.app[CLOCK]
     async with db.transaction() as tx:
-        # resume_tenant marks where the send loop's per-tenant stop lock (pack §7) will be taken.
         row, was = await resume_tenant(tx, clock, tenant_id=tenant_id)
         if was is not None:
             paused_at: datetime | None = was["paused_at"]
