@@ -59,6 +59,10 @@ class ReadWriteLock:
             self._changed.notify_all()
 
     @property
+    def writers_waiting(self) -> int:
+        return self._writers_waiting
+
+    @property
     def idle(self) -> bool:
         return not self._readers and not self._writer and not self._writers_waiting
 
