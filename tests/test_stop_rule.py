@@ -68,9 +68,11 @@ async def a_stop_is_waiting(db: Database, tenant_id: int) -> bool:
     if isinstance(db, SqliteDatabase):
         return db.stop_locks[tenant_id].writers_waiting > 0
     waiting = await db.val(
-        Sql("SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+        Sql(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
             "WHERE d.datname = current_database() AND l.locktype = 'advisory' "
-            "AND l.classid = :class AND l.objid = :tenant AND NOT l.granted"),
+            "AND l.classid = :class AND l.objid = :tenant AND NOT l.granted"
+        ),
         **{"class": STOP_LOCK_CLASS, "tenant": tenant_id},
     )
     return int(waiting) > 0
