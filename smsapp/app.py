@@ -14,6 +14,7 @@ from smsapp.clock import Clock, SystemClock
 from smsapp.config import Settings
 from smsapp.db import open_database
 from smsapp.engine.providers import make_provider
+from smsapp.hit_writer import hit_writer
 from smsapp.keys import CLOCK, DB, LINK_CACHE, PROVIDER, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
@@ -21,6 +22,7 @@ from smsapp.routes import all_routes
 from smsapp.scheduler import scheduler
 from smsapp.short_host import short_host_middleware
 from smsapp.short_links import LinkCache
+from smsapp.webhook_events import WEBHOOK_COUNTERS, WebhookCounters
 from smsapp.workers import shutdown_pool, warm_up
 
 MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # a 50 MB CSV plus its multipart envelope
@@ -39,11 +41,10 @@ def create_app(
 ) -> web.Application:
     """The app. `run_background=False` (tests) leaves out the scheduler and the send loop, whose
     work the tests drive directly with an injected clock."""
-    short_host = short_host_middleware(settings)  # only when the short host is its own
     app = web.Application(
         middlewares=[
             request_context,
-            *([short_host] if short_host else []),
+            short_host_middleware(settings),  # short hosts serve links only
             error_shape,
             access_control,
         ],
@@ -52,6 +53,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[LINK_CACHE] = LinkCache()
+    app[WEBHOOK_COUNTERS] = WebhookCounters()  # refused and handled webhooks, for /metrics
     setup_templates(app)
     register_routes(app, all_routes())
     check_route_table(app)
@@ -67,6 +69,7 @@ def create_app(
             yield
 
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(hit_writer)  # after the database: drained before it closes
     app.cleanup_ctx.append(sms_provider)
     app.cleanup_ctx.append(background_tasks)  # after the database: torn down before it
     if run_background:

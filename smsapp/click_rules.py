@@ -55,9 +55,15 @@ def _agent_reason(user_agent: str) -> str | None:
     return None
 
 
+PREFETCH_HEADERS = frozenset({"purpose", "sec-purpose", "x-moz"})
+
+
 def _is_prefetch(headers: Mapping[str, str]) -> bool:
-    lowered = {k.lower(): v.lower() for k, v in headers.items()}
-    return any("prefetch" in lowered.get(name, "") for name in ("purpose", "sec-purpose", "x-moz"))
+    # One pass over the headers, lower-casing only the few values that matter (this runs on
+    # every hit).
+    return any(
+        k.lower() in PREFETCH_HEADERS and "prefetch" in v.lower() for k, v in headers.items()
+    )
 
 
 def classify(

@@ -10,6 +10,13 @@ PostgreSQL each chunk locks the campaign row first.
 DNC and suppressed contacts get a job created already `skipped` with the reason, so the report
 accounts for every contact. Pause, budget and the time gates never drop a job here: they hold
 it at send time.
+
+Sender kind (pack §10): a tenant's campaign traffic goes from phone numbers whenever it has an
+active one; only a tenant with no active phone number but an active alphanumeric sender ID gets
+jobs with sender_kind 'alphanumeric'. Nobody can reply STOP to those, so their footer carries
+the unsubscribe link `{PUBLIC_BASE_URL}/u/{token}` instead (templating.footer_for_sender). Any
+body carrying `{optout_link}` gets one token per (campaign, contact), made in bulk like the
+short links; the link is rendered in full into the body, so the part count counts it.
 """
 
 from __future__ import annotations
@@ -28,7 +35,9 @@ from smsapp.fields import Conflict, NotFound
 from smsapp.rotation import template_for
 from smsapp.short_links import TTL, base_url, new_token, short_url
 from smsapp.suppression import active_suppressed_numbers
-from smsapp.templating import Recipient, render, with_footer
+from smsapp.templating import OPTOUT_LINK, Recipient, SenderKind, render, with_footer
+from smsapp.unsubscribe import new_token as new_unsubscribe_token
+from smsapp.unsubscribe import unsubscribe_url
 
 CHUNK = 5_000
 PARALLEL_CHUNKS = 3
@@ -51,6 +60,9 @@ class Plan:
     template_ids: list[int]
     link_base: str
     tag: str | None
+    sender_kind: SenderKind
+    public_base: str  # unsubscribe links live on the app's own host
+    uses_optout_link: bool  # some body carries {optout_link}: one token per contact
 
 
 def _segment_tag(campaign: Row, override: dict[str, str] | None) -> str | None:
@@ -67,10 +79,14 @@ async def _plan(
     templates = await db.all("campaigns.campaign_templates", campaign_id=campaign["id"])
     if not templates:
         raise Conflict("the campaign has no templates", code="no_templates")
+    sender_kind = await campaign_sender_kind(db, tenant_id)
+    placeholder = "{" + OPTOUT_LINK + "}"
     bodies = {
-        t["id"]: with_footer(t["body"], footer=tenant["optout_footer"], tenant_name=tenant["name"])
+        # The link placeholder is kept in the footer: `render` fills it per contact.
+        t["id"]: with_footer(t["body"], footer=tenant["optout_footer"], tenant_name=tenant["name"],
+                             optout_link=placeholder, sender_kind=sender_kind)
         for t in templates
-    }
+    }  # fmt: skip
     return Plan(
         tenant,
         campaign,
@@ -78,7 +94,18 @@ async def _plan(
         [t["id"] for t in templates],
         base_url(settings, tenant["short_link_base_url"]),
         _segment_tag(campaign, segment),
+        sender_kind,
+        settings.public_base_url.rstrip("/"),
+        any(placeholder in body for body in bodies.values()),
     )
+
+
+async def campaign_sender_kind(db: Executor, tenant_id: int) -> SenderKind:
+    """'phone' when the tenant has an active phone number (or no number at all: the sender
+    then holds the jobs until one is added); 'alphanumeric' only when its active senders are
+    all alphanumeric."""
+    kinds = {r["kind"] for r in await db.all("campaigns.active_sender_kinds", tenant_id=tenant_id)}
+    return "alphanumeric" if kinds == {"alphanumeric"} else "phone"
 
 
 def unit_price(tenant: Row, country: str | None) -> int | None:
@@ -128,14 +155,32 @@ async def _chunk(tx: Executor, plan: Plan, contacts: list[Row], now: datetime) -
                     "contact_id": c["id"], "target_url": plan.campaign["link_url"],
                     "expires_at": now + TTL, "now": now,
                 })  # fmt: skip
+    # Unsubscribe tokens likewise: an existing one (an earlier run) is reused.
+    optout_tokens: dict[int, str] = {}
+    new_optout_tokens: list[dict[str, Any]] = []
+    if plan.uses_optout_link:
+        optout_tokens = {
+            r["contact_id"]: r["token"]
+            for r in await tx.all("campaigns.unsubscribe_tokens", campaign_id=campaign_id,
+                                  low=low, high=high)
+        }  # fmt: skip
+        for c in fresh:
+            if c["id"] not in optout_tokens:
+                optout_tokens[c["id"]] = new_unsubscribe_token()
+                new_optout_tokens.append({
+                    "token": optout_tokens[c["id"]], "tenant_id": tenant_id,
+                    "campaign_id": campaign_id, "contact_id": c["id"], "now": now,
+                })  # fmt: skip
     rows: list[dict[str, Any]] = []
     for c in fresh:
         template_id = template_for(c["id"], plan.template_ids)
         token = tokens.get(c["id"])
+        optout_token = optout_tokens.get(c["id"])
         body = render(
             plan.templates[template_id],
             Recipient(c["first_name"], c["last_name"], c["attributes"] or {}),
             link=short_url(plan.link_base, token) if token else "",
+            optout_link=unsubscribe_url(plan.public_base, optout_token) if optout_token else "",
         )
         encoding, parts = count_parts(body)
         reason = ("dnc" if c["phone_e164"] in dnc
@@ -146,7 +191,8 @@ async def _chunk(tx: Executor, plan: Plan, contacts: list[Row], now: datetime) -
             "tenant_id": tenant_id, "campaign_id": campaign_id, "contact_id": c["id"],
             "template_id": template_id, "body": body, "parts": parts, "encoding": encoding,
             "status": "skipped" if reason else "queued", "reason": reason, "unit_price": price,
-            "cost_estimate": None if price is None else price * parts, "now": now,
+            "cost_estimate": None if price is None else price * parts,
+            "sender_kind": plan.sender_kind, "now": now,
         })  # fmt: skip
     if tx.dialect == "postgresql":
         # One statement inserts the jobs and the QUEUED/SKIPPED events of exactly the rows it
@@ -160,6 +206,7 @@ async def _chunk(tx: Executor, plan: Plan, contacts: list[Row], now: datetime) -
                              now=now)  # fmt: skip
     # New links point at their job (found by the job's unique key as each link is written).
     await tx.bulk("campaigns.insert_links", new_links)
+    await tx.bulk("campaigns.insert_unsubscribe_tokens", new_optout_tokens)
     return added
 
 

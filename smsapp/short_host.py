@@ -1,34 +1,60 @@
-"""The short host (pack §9): when SHORT_LINK_BASE_URL names a host other than PUBLIC_BASE_URL's,
-requests for that host are served only the redirect `/s/{token}`, `/robots.txt` and a plain
-root page saying what the host is; everything else there is 404, so the admin, the API and the
-login never answer on the host printed in text messages. Other hosts are served as before.
+"""Short hosts (pack §9): the hosts printed in text messages serve links and nothing else.
 
-Hosts are compared by name (case-insensitive, port ignored). When the two URLs share a host
-name the app serves both on one host and this does nothing.
+Two kinds of short host:
+
+- the platform's, when SHORT_LINK_BASE_URL names a host other than PUBLIC_BASE_URL's: it
+  serves every tenant's links;
+- a tenant's own (the tenant setting `short_link_base_url`): it serves that tenant's links only.
+  Another tenant's token there is 404, as an unknown one is, even when the link is cached.
+  When several tenants name the same host, it serves the links of each of them.
+
+A short host serves only `GET|HEAD /s/{token}`, `/robots.txt` and a plain root page saying what
+the host is; everything else there is a small branded 404 page, so the admin, the API and the
+login never answer on a host printed in text messages. The public host (PUBLIC_BASE_URL's)
+serves the whole app and every link, as does any host that is nobody's short host. A tenant
+naming the public or the platform's short host as its own changes nothing there.
+
+Hosts are compared by name (case-insensitive, port ignored). The tenants' hosts are read from
+the database at most once every `TENANT_HOSTS_TTL` (by the app's clock): a tenant's new short
+host is honoured within that time, in every process. Requests on the public and the platform's
+short host never wait for that read.
 """
 
 from __future__ import annotations
 
-import html
+import asyncio
+import functools
+import logging
 import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from smsapp.access import Handler
+from smsapp.clock import Clock
 from smsapp.config import Settings
-from smsapp.pages import render_error_page
+from smsapp.db import Executor
+from smsapp.keys import CLOCK, DB
+
+log = logging.getLogger("smsapp.short_host")
 
 PRODUCT = "smsapp"
 SHORT_HOST_PATHS = re.compile(r"^/s/[^/]+$|^/robots\.txt$")
-ROOT_PAGE = (
-    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-    '<meta name="robots" content="noindex"><title>{product}</title></head>'
-    "<body><p>This is a link service of {product}.</p></body></html>\n"
-)
+TENANT_HOSTS_TTL = timedelta(seconds=10)
+RETRY_AFTER_FAILURE = timedelta(seconds=1)
+PAGE_HEADERS = {"X-Robots-Tag": "noindex", "Cache-Control": "no-store"}
+TITLES = {404: "Not found", 410: "Link expired"}
+
+# The tenants whose links this request's host may serve; absent (None) when it may serve any.
+LINK_TENANTS: web.RequestKey[frozenset[int]] = web.RequestKey("link_tenants")
 
 
+@functools.lru_cache(maxsize=1024)
 def host_name(netloc: str) -> str | None:
     """`Go.Example:443` → `go.example`; None when there is no host in it."""
     try:
@@ -37,40 +63,116 @@ def host_name(netloc: str) -> str | None:
         return None
 
 
+def url_host(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
 def short_host(settings: Settings) -> str | None:
-    """The short host's name, when it differs from the public host's; else None."""
-    if not settings.short_link_base_url:
-        return None
-    short = urlsplit(settings.short_link_base_url).hostname
-    public = urlsplit(settings.public_base_url).hostname
-    return short if short and short != public else None
+    """The platform's short host's name, when it differs from the public host's; else None."""
+    short = url_host(settings.short_link_base_url)
+    return short if short and short != url_host(settings.public_base_url) else None
 
 
-def root_page() -> web.Response:
-    return web.Response(
-        text=ROOT_PAGE.format(product=html.escape(PRODUCT)),
-        content_type="text/html",
-        headers={"X-Robots-Tag": "noindex", "Cache-Control": "no-store"},
-    )
+def tenant_hosts_map(rows: Iterable[Mapping[str, Any]]) -> dict[str, frozenset[int]]:
+    """host name → the tenants naming it as their short host."""
+    hosts: dict[str, set[int]] = {}
+    for row in rows:
+        name = url_host(str(row["short_link_base_url"]))
+        if name:
+            hosts.setdefault(name, set()).add(int(row["id"]))
+    return {name: frozenset(ids) for name, ids in hosts.items()}
 
 
-def short_host_middleware(settings: Settings) -> Middleware | None:
-    """The middleware for the app's middleware list, or None when there is no separate short
-    host (then nothing is added, and the redirect pays nothing for it)."""
-    host = short_host(settings)
-    if host is None:
-        return None
+class TenantHosts:
+    """The tenants' own short hosts, read at most once every TENANT_HOSTS_TTL. When the read
+    fails (database down) the previous map is kept and the read is tried again a second later:
+    those hosts then serve as before, or as ordinary hosts until a first read succeeds."""
 
-    @web.middleware
-    async def only_links_on_the_short_host(
-        request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
-        if host_name(request.host) != host:
-            return await handler(request)
+    def __init__(self, ttl: timedelta = TENANT_HOSTS_TTL) -> None:
+        self.ttl = ttl
+        self._hosts: dict[str, frozenset[int]] = {}
+        self._next_read: datetime | None = None
+        self._read_at: datetime | None = None
+        self._lock = asyncio.Lock()
+
+    def _due(self, now: datetime) -> bool:
+        return (
+            self._next_read is None
+            or now >= self._next_read
+            or (self._read_at is not None and now < self._read_at)  # the clock went back
+        )
+
+    async def tenants_of(self, db: Executor, clock: Clock, host: str) -> frozenset[int] | None:
+        """The tenants whose own short host `host` is; None when it is nobody's."""
+        if self._due(clock.now()):
+            async with self._lock:
+                now = clock.now()
+                if self._due(now):
+                    try:
+                        self._hosts = tenant_hosts_map(
+                            await db.all("short_links.tenant_short_hosts")
+                        )
+                        self._next_read = now + self.ttl
+                    except Exception:
+                        log.warning("could not read the tenants' short hosts", exc_info=True)
+                        self._next_read = now + RETRY_AFTER_FAILURE
+                    self._read_at = now
+        return self._hosts.get(host)
+
+
+def link_page(request: web.Request, status: int, message: str) -> web.Response:
+    """The small branded page of a short host (and of the redirect's 404 and 410): styled
+    inline, since a short host serves no static files, and linking nowhere."""
+    response = aiohttp_jinja2.render_template(
+        "short_link_page.html",
+        request,
+        {"status": status, "title": TITLES.get(status, PRODUCT), "message": message,
+         "product": PRODUCT},
+        status=status,
+    )  # fmt: skip
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def root_page(request: web.Request) -> web.Response:
+    return link_page(request, 200, f"This is a link service of {PRODUCT}.")
+
+
+async def only_links(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What a short host serves: links, robots.txt and its root page; nothing else."""
+    if request.method in ("GET", "HEAD"):
         if SHORT_HOST_PATHS.match(request.path):
             return await handler(request)
-        if request.path == "/" and request.method in ("GET", "HEAD"):
-            return root_page()
-        return render_error_page(request, 404, "There is nothing here.")
+        if request.path == "/":
+            return root_page(request)
+    return link_page(request, 404, "There is nothing here.")
 
-    return only_links_on_the_short_host
+
+def short_host_middleware(settings: Settings) -> Middleware:
+    """The middleware for the app's middleware list: the public host passes straight through;
+    the platform's short host and the tenants' are served links only."""
+    public = url_host(settings.public_base_url)
+    platform = short_host(settings)
+    tenant_hosts = TenantHosts()
+
+    @web.middleware
+    async def only_links_on_short_hosts(
+        request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
+        host = host_name(request.host)
+        if host is None or host == public:
+            return await handler(request)
+        if host == platform:
+            return await only_links(request, handler)
+        tenants = await tenant_hosts.tenants_of(request.app[DB], request.app[CLOCK], host)
+        if tenants is None:
+            return await handler(request)
+        request[LINK_TENANTS] = tenants
+        return await only_links(request, handler)
+
+    return only_links_on_short_hosts

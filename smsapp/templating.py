@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 BRACE = re.compile(r"[{}]")
@@ -20,6 +21,10 @@ LINK = "link"
 OPTOUT_LINK = "optout_link"  # the /u/{token} unsubscribe link, for alphanumeric senders
 FOOTER_PLACEHOLDERS = frozenset({"tenant_name", OPTOUT_LINK})
 DEFAULT_FOOTER = "{tenant_name}: reply STOP to opt out"
+# Alphanumeric senders cannot receive replies (pack §10): their messages carry the unsubscribe
+# link instead, through this footer unless the tenant's own footer already has {optout_link}.
+ALPHANUMERIC_FOOTER = "{tenant_name}: opt out at {optout_link}"
+SenderKind = Literal["phone", "alphanumeric"]
 STOP_WORD = re.compile(r"\bSTOP\b", re.IGNORECASE)
 
 
@@ -56,10 +61,22 @@ def has_optout(text: str) -> bool:
     return bool(STOP_WORD.search(text)) or "{" + OPTOUT_LINK + "}" in text
 
 
-def needs_footer(body: str, tenant_name: str) -> bool:
-    """True unless the template already names the sender and carries an opt-out."""
+def needs_footer(body: str, tenant_name: str, sender_kind: SenderKind = "phone") -> bool:
+    """True unless the template already names the sender and carries an opt-out. From an
+    alphanumeric sender only the unsubscribe link is an opt-out (a STOP reply cannot arrive)."""
     names_sender = tenant_name.strip().lower() in body.lower() if tenant_name.strip() else False
+    if sender_kind == "alphanumeric":
+        return not (names_sender and "{" + OPTOUT_LINK + "}" in body)
     return not (names_sender and has_optout(body))
+
+
+def footer_for_sender(footer: str, sender_kind: SenderKind) -> str:
+    """The footer a message from this kind of sender gets: the tenant's, except that from an
+    alphanumeric sender a footer without `{optout_link}` (such as "reply STOP") is replaced by
+    ALPHANUMERIC_FOOTER."""
+    if sender_kind == "alphanumeric" and "{" + OPTOUT_LINK + "}" not in footer:
+        return ALPHANUMERIC_FOOTER
+    return footer
 
 
 @dataclass(frozen=True)
@@ -87,10 +104,19 @@ def render(body: str, recipient: Recipient, *, link: str, optout_link: str = "")
     return PLACEHOLDER.sub(replace, body)
 
 
-def with_footer(body: str, *, footer: str, tenant_name: str, optout_link: str = "") -> str:
-    """The template body with the tenant's footer appended when the body needs it."""
-    if not needs_footer(body, tenant_name):
+def with_footer(
+    body: str,
+    *,
+    footer: str,
+    tenant_name: str,
+    optout_link: str = "",
+    sender_kind: SenderKind = "phone",
+) -> str:
+    """The template body with the tenant's footer appended when the body needs it. Pass
+    optout_link="{optout_link}" to keep the placeholder for `render` to fill per contact."""
+    if not needs_footer(body, tenant_name, sender_kind):
         return body
+    footer = footer_for_sender(footer, sender_kind)
     text = footer.replace("{tenant_name}", tenant_name).replace(
         "{" + OPTOUT_LINK + "}", optout_link
     )

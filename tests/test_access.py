@@ -30,6 +30,8 @@ EXPECTED_PUBLIC = {
     ("GET", "/s/{token}"),
     ("HEAD", "/s/{token}"),
     ("GET", "/robots.txt"),
+    ("GET", "/u/{token}"),
+    ("POST", "/u/{token}"),
 }
 PUBLIC_PATHS = re.compile(
     r"^(/healthz|/readyz|/metrics|/login(/.*)?|/s/.*|/u/.*|/robots\.txt|/webhooks/.*|/static|/)$"

@@ -185,43 +185,71 @@ SELECT contact_id, token FROM short_links
 WHERE campaign_id = :campaign_id AND contact_id BETWEEN :low AND :high
   AND contact_id IS NOT NULL;
 
+-- The kinds of the tenant's active senders: phone numbers win whenever there is one.
+-- name: active_sender_kinds
+SELECT DISTINCT kind FROM sending_numbers WHERE tenant_id = :tenant_id AND active;
+
+-- Unsubscribe links (pack §10) of a range of contacts, reused when a campaign is queued again.
+-- name: unsubscribe_tokens
+SELECT contact_id, token FROM unsubscribe_tokens
+WHERE campaign_id = :campaign_id AND contact_id BETWEEN :low AND :high;
+
+-- Written after the chunk's jobs: a concurrent run that lost the jobs waits on their rows
+-- until this commits, so its own tokens then conflict and are dropped with its jobs.
+-- name: insert_unsubscribe_tokens [sqlite]
+INSERT INTO unsubscribe_tokens (token, tenant_id, contact_id, campaign_id, created_at)
+VALUES (:token, :tenant_id, :contact_id, :campaign_id, :now)
+ON CONFLICT DO NOTHING;
+
+-- name: insert_unsubscribe_tokens [postgresql]
+INSERT INTO unsubscribe_tokens (token, tenant_id, contact_id, campaign_id, created_at)
+SELECT u.token, u.tenant_id, u.contact_id, u.campaign_id, u.now
+FROM unnest(CAST(:token AS text[]), CAST(:tenant_id AS bigint[]), CAST(:contact_id AS bigint[]),
+            CAST(:campaign_id AS bigint[]), CAST(:now AS timestamptz[]))
+  AS u(token, tenant_id, contact_id, campaign_id, now)
+ON CONFLICT DO NOTHING;
+
 -- name: max_job_id
 SELECT COALESCE(max(id), 0) FROM send_jobs;
 
 -- name: insert_jobs [sqlite]
 INSERT INTO send_jobs (tenant_id, campaign_id, contact_id, template_id, body, parts, encoding, status,
-                       reason, next_attempt_at, unit_price, cost_estimate, created_at, updated_at)
+                       reason, next_attempt_at, unit_price, cost_estimate, sender_kind, created_at,
+                       updated_at)
 VALUES (:tenant_id, :campaign_id, :contact_id, :template_id, :body, :parts, :encoding, :status,
-        :reason, :now, :unit_price, :cost_estimate, :now, :now)
+        :reason, :now, :unit_price, :cost_estimate, :sender_kind, :now, :now)
 ON CONFLICT (tenant_id, campaign_id, contact_id) DO NOTHING;
 
 -- name: insert_jobs [postgresql]
 INSERT INTO send_jobs (tenant_id, campaign_id, contact_id, template_id, body, parts, encoding, status,
-                       reason, next_attempt_at, unit_price, cost_estimate, created_at, updated_at)
+                       reason, next_attempt_at, unit_price, cost_estimate, sender_kind, created_at,
+                       updated_at)
 SELECT u.tenant_id, u.campaign_id, u.contact_id, u.template_id, u.body, u.parts, u.encoding,
-       u.status, u.reason, u.now, u.unit_price, u.cost_estimate, u.now, u.now
+       u.status, u.reason, u.now, u.unit_price, u.cost_estimate, u.sender_kind, u.now, u.now
 FROM unnest(CAST(:tenant_id AS bigint[]), CAST(:campaign_id AS bigint[]), CAST(:contact_id AS bigint[]),
             CAST(:template_id AS bigint[]), CAST(:body AS text[]), CAST(:parts AS int[]),
             CAST(:encoding AS text[]), CAST(:status AS text[]), CAST(:reason AS text[]),
-            CAST(:unit_price AS bigint[]), CAST(:cost_estimate AS bigint[]), CAST(:now AS timestamptz[]))
+            CAST(:unit_price AS bigint[]), CAST(:cost_estimate AS bigint[]),
+            CAST(:sender_kind AS text[]), CAST(:now AS timestamptz[]))
   AS u(tenant_id, campaign_id, contact_id, template_id, body, parts, encoding, status, reason,
-       unit_price, cost_estimate, now)
+       unit_price, cost_estimate, sender_kind, now)
 ON CONFLICT (tenant_id, campaign_id, contact_id) DO NOTHING;
 
 -- name: insert_jobs_with_events [postgresql]
 WITH inserted AS (
   INSERT INTO send_jobs (tenant_id, campaign_id, contact_id, template_id, body, parts, encoding,
-                         status, reason, next_attempt_at, unit_price, cost_estimate, created_at,
-                         updated_at)
+                         status, reason, next_attempt_at, unit_price, cost_estimate, sender_kind,
+                         created_at, updated_at)
   SELECT u.tenant_id, u.campaign_id, u.contact_id, u.template_id, u.body, u.parts, u.encoding,
-         u.status, u.reason, u.now, u.unit_price, u.cost_estimate, u.now, u.now
+         u.status, u.reason, u.now, u.unit_price, u.cost_estimate, u.sender_kind, u.now, u.now
   FROM unnest(CAST(:tenant_id AS bigint[]), CAST(:campaign_id AS bigint[]),
               CAST(:contact_id AS bigint[]), CAST(:template_id AS bigint[]), CAST(:body AS text[]),
               CAST(:parts AS int[]), CAST(:encoding AS text[]), CAST(:status AS text[]),
               CAST(:reason AS text[]), CAST(:unit_price AS bigint[]),
-              CAST(:cost_estimate AS bigint[]), CAST(:now AS timestamptz[]))
+              CAST(:cost_estimate AS bigint[]), CAST(:sender_kind AS text[]),
+              CAST(:now AS timestamptz[]))
     AS u(tenant_id, campaign_id, contact_id, template_id, body, parts, encoding, status, reason,
-         unit_price, cost_estimate, now)
+         unit_price, cost_estimate, sender_kind, now)
   ON CONFLICT (tenant_id, campaign_id, contact_id) DO NOTHING
   RETURNING id, tenant_id, campaign_id, contact_id, template_id, status, reason, created_at
 )

@@ -1,39 +1,92 @@
 -- Short links and their hits (pack §9, §17).
 
--- The redirect's read: what never changes about a link, so it can be cached by token.
+-- The redirect's one read: what never changes about a link, so it is cached by token.
 -- name: by_token
 SELECT id, tenant_id, campaign_id, contact_id, send_job_id, target_url, expires_at
 FROM short_links WHERE token = :token;
 
+-- Read on each hit of an expired link (rare), never cached: a tenant admin may change it.
 -- name: fallback_url
 SELECT fallback_url FROM tenants WHERE id = :tenant_id;
 
--- name: job_sent_at
-SELECT sent_at FROM send_jobs WHERE id = :id;
+-- --- The hit writer (smsapp/hit_writer.py): one transaction per batch of hits ----------------
+-- Lists are JSON arrays on SQLite (json_each) and arrays on PostgreSQL; the bulk statements take
+-- one row's values on SQLite (executemany) and every row's values as arrays on PostgreSQL.
 
--- The first statement of a hit's transaction: counts it and takes the link's row lock, so
--- that concurrent hits on one link are decided one after another (burst, first human click).
--- name: count_hit
-UPDATE short_links SET clicks_total = clicks_total + 1, updated_at = :now WHERE id = :id;
+-- The batch's links, each with its first human click so far and its message's send time. On
+-- PostgreSQL this takes the links' row locks, in id order (two processes' batches never
+-- deadlock), so that a link's hits are decided one batch after another across processes; on
+-- SQLite the transaction already holds the only writer.
+-- name: batch_links [postgresql]
+SELECT l.id, l.first_clicked_at, j.sent_at
+FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
+WHERE l.id = ANY(:ids)
+ORDER BY l.id
+FOR UPDATE OF l;
 
--- name: previous_hit
-SELECT at FROM short_link_hits WHERE short_link_id = :id ORDER BY at DESC, id DESC LIMIT 1;
+-- name: batch_links [sqlite]
+SELECT l.id, l.first_clicked_at, j.sent_at
+FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
+WHERE l.id IN (SELECT value FROM json_each(:ids));
 
--- name: insert_hit
+-- Each link's latest stored hit (the burst rule), read after the locks above are held: on
+-- PostgreSQL a statement's snapshot is taken when it starts, so this must be its own statement.
+-- One index seek per link (short_link_hits_link_time).
+-- name: last_hits [postgresql]
+SELECT u.id, (SELECT max(h.at) FROM short_link_hits h WHERE h.short_link_id = u.id) AS at
+FROM unnest(CAST(:ids AS bigint[])) AS u(id);
+
+-- name: last_hits [sqlite]
+SELECT u.value AS id,
+       (SELECT max(h.at) FROM short_link_hits h WHERE h.short_link_id = u.value) AS "at [TIMESTAMPTZ]"
+FROM json_each(:ids) u;
+
+-- name: insert_hits [sqlite]
 INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
                              method, created_at)
-VALUES (:short_link_id, :tenant_id, :now, :is_bot, :reason, :user_agent, :ip_hash, :method, :now);
+VALUES (:short_link_id, :tenant_id, :at, :is_bot, :reason, :user_agent, :ip_hash, :method, :at);
 
--- name: count_human
-UPDATE short_links SET clicks_human = clicks_human + 1 WHERE id = :id;
+-- name: insert_hits [postgresql]
+INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
+                             method, created_at)
+SELECT u.short_link_id, u.tenant_id, u.at, u.is_bot, u.reason, u.user_agent, u.ip_hash, u.method,
+       u.at
+FROM unnest(CAST(:short_link_id AS bigint[]), CAST(:tenant_id AS bigint[]),
+            CAST(:at AS timestamptz[]), CAST(:is_bot AS boolean[]), CAST(:reason AS text[]),
+            CAST(:user_agent AS text[]), CAST(:ip_hash AS text[]), CAST(:method AS text[]))
+  AS u(short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash, method);
 
--- Exactly one hit wins this: the one that finds first_clicked_at still empty.
--- name: first_human
-UPDATE short_links SET first_clicked_at = :now WHERE id = :id AND first_clicked_at IS NULL;
+-- Each link's hits of the batch counted at once; first_clicked_at is set only where it was empty.
+-- name: count_hits [sqlite]
+UPDATE short_links
+SET clicks_total = clicks_total + :total, clicks_human = clicks_human + :human,
+    first_clicked_at = coalesce(first_clicked_at, :first_human_at), updated_at = :last_at
+WHERE id = :id;
 
--- name: insert_clicked
+-- name: count_hits [postgresql]
+UPDATE short_links l
+SET clicks_total = l.clicks_total + u.total, clicks_human = l.clicks_human + u.human,
+    first_clicked_at = coalesce(l.first_clicked_at, u.first_human_at), updated_at = u.last_at
+FROM unnest(CAST(:id AS bigint[]), CAST(:total AS int[]), CAST(:human AS int[]),
+            CAST(:first_human_at AS timestamptz[]), CAST(:last_at AS timestamptz[]))
+  AS u(id, total, human, first_human_at, last_at)
+WHERE l.id = u.id;
+
+-- name: insert_clicked [sqlite]
 INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
-VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, 'CLICKED', :now, :data, :now);
+VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, 'CLICKED', :at, :data, :at);
+
+-- name: insert_clicked [postgresql]
+INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
+SELECT u.tenant_id, u.campaign_id, u.contact_id, u.send_job_id, 'CLICKED', u.at, u.data::jsonb, u.at
+FROM unnest(CAST(:tenant_id AS bigint[]), CAST(:campaign_id AS bigint[]),
+            CAST(:contact_id AS bigint[]), CAST(:send_job_id AS bigint[]),
+            CAST(:at AS timestamptz[]), CAST(:data AS text[]))
+  AS u(tenant_id, campaign_id, contact_id, send_job_id, at, data);
+
+-- Tenants with a short host of their own (smsapp/short_host.py reads them every few seconds).
+-- name: tenant_short_hosts
+SELECT id, short_link_base_url FROM tenants WHERE short_link_base_url IS NOT NULL;
 
 -- name: campaign_of_tenant
 SELECT id FROM campaigns WHERE id = :id AND tenant_id = :tenant_id;

@@ -16,6 +16,7 @@ from smsapp.routes import short_links as short_link_routes
 from smsapp.routes import template_pages as template_page_routes
 from smsapp.routes import tenant_settings as settings_routes
 from smsapp.routes import test_send as test_send_routes
+from smsapp.routes import unsubscribe as unsubscribe_routes
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -43,4 +44,5 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *settings_routes.routes,
         *number_routes.routes,
         *short_link_routes.routes,
+        *unsubscribe_routes.routes,
     ]

@@ -3,6 +3,7 @@ API to make a link and read its counters."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from aiohttp import web
@@ -11,35 +12,36 @@ from smsapp import audit
 from smsapp.access import CALLER, Access, route
 from smsapp.errors import read_json
 from smsapp.fields import NotFound, check_fields
+from smsapp.hit_writer import HIT_WRITER, PendingHit
 from smsapp.keys import CLOCK, DB, LINK_CACHE, SETTINGS
-from smsapp.pages import render_error_page
 from smsapp.routes.common import api_errors
+from smsapp.short_host import LINK_TENANTS, link_page
 from smsapp.short_links import (
     check_target_url,
     create_link,
     ip_hash,
     link_json,
     optional_id,
-    record_hit,
 )
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9]{8,64}")
 HSTS = "max-age=31536000; includeSubDomains"
 ROBOTS_TXT = "User-agent: *\nDisallow: /s/\nDisallow: /u/\n"
+HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+HEADERS_HSTS = {**HEADERS, "Strict-Transport-Security": HSTS}
+
+
+@functools.cache
+def _https_configured(short_link_base_url: str | None, public_base_url: str) -> bool:
+    return any(url.startswith("https://") for url in (short_link_base_url or "", public_base_url))
 
 
 def link_headers(request: web.Request) -> dict[str, str]:
     """The headers of every answer of the redirect (pack §9)."""
     settings = request.app[SETTINGS]
-    headers = {
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-        "X-Robots-Tag": "noindex",
-    }
-    configured = (settings.short_link_base_url or "", settings.public_base_url)
-    if request.secure or any(url.startswith("https://") for url in configured):
-        headers["Strict-Transport-Security"] = HSTS
-    return headers
+    if request.secure or _https_configured(settings.short_link_base_url, settings.public_base_url):
+        return HEADERS_HSTS
+    return HEADERS
 
 
 def redirect_to(request: web.Request, location: str) -> web.Response:
@@ -47,37 +49,47 @@ def redirect_to(request: web.Request, location: str) -> web.Response:
 
 
 def page(request: web.Request, status: int, message: str) -> web.Response:
-    response = render_error_page(request, status, message)
+    response = link_page(request, status, message)
     response.headers.update(link_headers(request))
     return response
 
 
+NOT_FOUND = "This link does not exist. Check that it was copied whole."
+
+
 async def follow_link(request: web.Request) -> web.StreamResponse:
-    """GET (and HEAD) /s/{token}: the hit is committed before the 302 is answered. The target
-    comes only from the stored link: nothing in the request can change where it goes."""
+    """GET (and HEAD) /s/{token}: the hit is committed before the 302 is answered (the hit
+    writer batches hits, each request waiting for its batch's commit). The target comes only
+    from the stored link: nothing in the request can change where it goes. On a tenant's own
+    short host only that tenant's links are served (smsapp/short_host.py)."""
     app = request.app
-    db, clock = app[DB], app[CLOCK]
     token = request.match_info["token"]
-    link = await app[LINK_CACHE].get(db, token) if TOKEN_SHAPE.fullmatch(token) else None
+    cache = app[LINK_CACHE]
+    link = await cache.get(app[DB], token) if TOKEN_SHAPE.fullmatch(token) else None
     if link is None:
-        return page(request, 404, "This link does not exist. Check that it was copied whole.")
-    now = clock.now()
+        return page(request, 404, NOT_FOUND)
+    tenants = request.get(LINK_TENANTS)
+    if tenants is not None and link.tenant_id not in tenants:
+        return page(request, 404, NOT_FOUND)
+    now = app[CLOCK].now()
     if link.expires_at <= now:
-        fallback = await db.val("short_links.fallback_url", tenant_id=link.tenant_id)
+        fallback = await app[DB].val("short_links.fallback_url", tenant_id=link.tenant_id)
         if fallback:
             return redirect_to(request, str(fallback))
         return page(request, 410, "This link has expired.")
-    sent_at = await app[LINK_CACHE].sent_at(db, link)
-    await record_hit(
-        db,
-        link,
-        now=now,
-        sent_at=sent_at,
-        method=request.method,
-        user_agent=request.headers.get("User-Agent"),
-        headers=request.headers,
-        ip_digest=ip_hash(app[SETTINGS].secret_key, request.remote),
+    decision = await app[HIT_WRITER].record(
+        PendingHit(
+            link=link,
+            at=now,
+            method=request.method,
+            user_agent=request.headers.get("User-Agent"),
+            headers=request.headers,
+            ip_hash=ip_hash(app[SETTINGS].secret_key, request.remote),
+        )
     )
+    if decision is None:  # the link was deleted since it was cached
+        cache.forget(token)
+        return page(request, 404, NOT_FOUND)
     return redirect_to(request, link.target_url)
 
 

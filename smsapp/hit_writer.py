@@ -1,0 +1,257 @@
+"""The redirect's hit writer (pack §9, §16): group commit of short-link hits.
+
+Each `GET /s/{token}` hands its hit to `HitWriter.record` and waits; one task writes the hits
+waiting at that moment as one batch, in one transaction, and only when that transaction has
+committed does each request get its answer (and so its 302). A crash can lose hits still
+waiting, but never one already answered. The next batch starts as soon as the previous one
+commits, with whatever arrived meanwhile: there is no timer, so an idle server writes a lone
+hit at once, and a busy one writes many per transaction.
+
+One batch is one transaction:
+
+1. read the batch's links (PostgreSQL: and lock them, in id order) with their first human
+   click so far and their message's send time; links gone since they were cached are dropped;
+2. read each link's latest stored hit (one index seek per link);
+3. decide every hit in arrival order (`decide_batch`, pure): the bot rules of
+   `smsapp.click_rules`, the burst rule against the link's previous hit — the stored one, then
+   the batch's own hits before it — and the first human click of a link that had none;
+4. insert the hits, update each link's counters with one statement, and write one `CLICKED`
+   event per link whose first human click is in the batch.
+
+So the counters always equal the stored hits, a burst spread over a batch counts once, and a
+link gets exactly one CLICKED event however its hits are batched, across processes too
+(PostgreSQL's row locks serialise two processes' batches that share a link).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from smsapp.click_rules import classify
+from smsapp.db import Database, json_dumps
+from smsapp.keys import DB
+from smsapp.short_links import USER_AGENT_KEPT, Link
+
+log = logging.getLogger("smsapp.hit_writer")
+
+MAX_BATCH = 1000  # hits in one transaction; more wait for the next
+
+
+@dataclass(frozen=True)
+class PendingHit:
+    """One hit as the redirect saw it, waiting to be decided and written."""
+
+    link: Link
+    at: datetime
+    method: str
+    user_agent: str | None
+    headers: Mapping[str, str]
+    ip_hash: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    is_bot: bool
+    reason: str | None
+    first_human: bool  # this hit is its link's first human click: it wrote the CLICKED event
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What the batch's transaction read of a link before deciding its hits."""
+
+    sent_at: datetime | None
+    first_clicked_at: datetime | None
+    last_hit_at: datetime | None
+
+
+@dataclass
+class LinkTotals:
+    total: int = 0
+    human: int = 0
+    first_human_at: datetime | None = None  # set only when the link had no human click before
+    last_at: datetime | None = None
+
+
+def decide_batch(
+    hits: Sequence[PendingHit], links: Mapping[int, LinkState]
+) -> tuple[list[Decision | None], dict[int, LinkTotals]]:
+    """Each hit's decision, in order (None for a hit whose link is not in `links`: it is gone),
+    and each link's totals for the batch. Pure."""
+    previous = {link_id: state.last_hit_at for link_id, state in links.items()}
+    clicked = {link_id for link_id, state in links.items() if state.first_clicked_at is not None}
+    decisions: list[Decision | None] = []
+    totals: dict[int, LinkTotals] = {}
+    for hit in hits:
+        link_id = hit.link.id
+        state = links.get(link_id)
+        if state is None:
+            decisions.append(None)
+            continue
+        is_bot, reason = classify(
+            hit.user_agent, hit.method, hit.headers, state.sent_at, hit.at, previous[link_id]
+        )
+        last = previous[link_id]
+        previous[link_id] = hit.at if last is None or hit.at > last else last
+        first = not is_bot and link_id not in clicked
+        sums = totals.setdefault(link_id, LinkTotals())
+        sums.total += 1
+        if sums.last_at is None or hit.at > sums.last_at:
+            sums.last_at = hit.at
+        if not is_bot:
+            sums.human += 1
+        if first:
+            clicked.add(link_id)
+            sums.first_human_at = hit.at
+        decisions.append(Decision(is_bot, reason, first))
+    return decisions, totals
+
+
+async def record_batch(db: Database, hits: Sequence[PendingHit]) -> list[Decision | None]:
+    """Decide and write `hits` in one transaction (see the module's docstring); each hit's
+    decision, None for a hit whose link no longer exists (nothing is written for it)."""
+    ids = sorted({hit.link.id for hit in hits})
+    async with db.transaction() as tx:
+        rows = await tx.all("short_links.batch_links", ids=ids)
+        found = [row["id"] for row in rows]
+        last = {r["id"]: r["at"] for r in await tx.all("short_links.last_hits", ids=found)}
+        links = {
+            row["id"]: LinkState(row["sent_at"], row["first_clicked_at"], last.get(row["id"]))
+            for row in rows
+        }
+        decisions, totals = decide_batch(hits, links)
+        await tx.bulk("short_links.insert_hits", _hit_rows(hits, decisions))
+        await tx.bulk(
+            "short_links.count_hits",
+            [
+                {"id": link_id, "total": t.total, "human": t.human,
+                 "first_human_at": t.first_human_at, "last_at": t.last_at}
+                for link_id, t in totals.items()
+            ],
+        )  # fmt: skip
+        await tx.bulk("short_links.insert_clicked", _clicked_rows(hits, decisions))
+    return decisions
+
+
+def _hit_rows(
+    hits: Iterable[PendingHit], decisions: Iterable[Decision | None]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "short_link_id": hit.link.id,
+            "tenant_id": hit.link.tenant_id,
+            "at": hit.at,
+            "is_bot": decision.is_bot,
+            "reason": decision.reason,
+            "user_agent": (hit.user_agent or "")[:USER_AGENT_KEPT],
+            "ip_hash": hit.ip_hash,
+            "method": hit.method,
+        }
+        for hit, decision in zip(hits, decisions, strict=True)
+        if decision is not None
+    ]
+
+
+def _clicked_rows(
+    hits: Iterable[PendingHit], decisions: Iterable[Decision | None]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "tenant_id": hit.link.tenant_id,
+            "campaign_id": hit.link.campaign_id,
+            "contact_id": hit.link.contact_id,
+            "send_job_id": hit.link.send_job_id,
+            "at": hit.at,
+            "data": json_dumps({"short_link_id": hit.link.id, "reason": None}),
+        }
+        for hit, decision in zip(hits, decisions, strict=True)
+        if decision is not None and decision.first_human
+    ]
+
+
+class WriterClosed(RuntimeError):
+    """The app is shutting down: no more hits are taken."""
+
+
+class HitWriter:
+    """The queue of hits waiting to be written, and the one task that writes them (`run`)."""
+
+    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._waiting: list[tuple[PendingHit, asyncio.Future[Decision | None]]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self.batches = 0  # transactions committed (figures for tests and the benchmark)
+        self.hits = 0
+
+    async def record(self, hit: PendingHit) -> Decision | None:
+        """Wait until `hit` is committed; its decision, or None when its link is gone. Raises
+        what the transaction raised when it could not be written."""
+        if self._closing:
+            raise WriterClosed("the hit writer is closed")
+        future: asyncio.Future[Decision | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((hit, future))
+        if len(self._waiting) == 1:
+            self._wake.set()
+        return await future
+
+    async def run(self) -> None:
+        """Write batches until closed and drained."""
+        while True:
+            if not self._waiting:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            await self._write(batch)
+
+    async def close(self) -> None:
+        """Take no more hits; `run` returns once those waiting are written."""
+        self._closing = True
+        self._wake.set()
+
+    async def _write(self, batch: list[tuple[PendingHit, asyncio.Future[Decision | None]]]) -> None:
+        try:
+            decisions = await record_batch(self._db, [hit for hit, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                # One bad hit must not fail the others: write them one by one.
+                log.warning("a batch of %d hits failed (%s): one by one", len(batch), exc)
+                for one in batch:
+                    await self._write([one])
+                return
+            log.exception("a short-link hit could not be recorded")
+            _, future = batch[0]
+            if not future.done():
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        self.hits += len(batch)
+        for (_, future), decision in zip(batch, decisions, strict=True):
+            if not future.done():  # a request cancelled while waiting: its hit is kept anyway
+                future.set_result(decision)
+
+
+HIT_WRITER = web.AppKey("hit_writer", HitWriter)
+
+
+async def hit_writer(app: web.Application) -> AsyncIterator[None]:
+    """The app's hit writer (a cleanup_ctx after the database): started with the app; at
+    shutdown it takes no more hits and writes those waiting before the database closes."""
+    writer = HitWriter(app[DB])
+    app[HIT_WRITER] = writer
+    task = asyncio.create_task(writer.run(), name="hit_writer")
+    yield
+    await writer.close()
+    await task
