@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -13,9 +14,11 @@ from smsapp.background import background_tasks
 from smsapp.clock import Clock, SystemClock
 from smsapp.config import Settings
 from smsapp.db import open_database
+from smsapp.engine.outbox_dispatcher import dispatch_due
 from smsapp.engine.providers import make_provider
+from smsapp.engine.sender import Sender
 from smsapp.hit_writer import hit_writer
-from smsapp.keys import CLOCK, DB, LINK_CACHE, PROVIDER, SETTINGS
+from smsapp.keys import CLOCK, DB, LINK_CACHE, PROVIDER, SENDER, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
@@ -25,6 +28,8 @@ from smsapp.short_links import LinkCache
 from smsapp.webhook_events import WEBHOOK_COUNTERS, WebhookCounters
 from smsapp.workers import shutdown_pool, warm_up
 
+log = logging.getLogger("smsapp.app")
+SEND_LOOP_SHUTDOWN_SECONDS = 30  # a round's provider calls finish; then it is cancelled
 MAX_REQUEST_BYTES = 50 * 1024 * 1024 + 64 * 1024  # a 50 MB CSV plus its multipart envelope
 
 
@@ -68,11 +73,32 @@ def create_app(
             app[PROVIDER] = make_provider(settings, session, app[CLOCK])
             yield
 
+    async def send_loop(app: web.Application) -> AsyncIterator[None]:
+        """The send loop: transactional messages first (the outbox's fast lane), orphaned
+        attempts, then one batch per tenant with due jobs, round after round."""
+        db, clock, provider = app[DB], app[CLOCK], app[PROVIDER]
+
+        async def fast_lane() -> int:
+            return await dispatch_due(db, clock, settings, provider)
+
+        sender = Sender(db, clock, provider, fast_lane=fast_lane)
+        app[SENDER] = sender
+        await sender.recover_at_start()
+        stopping = asyncio.Event()
+        task = asyncio.create_task(sender.run_forever(stopping), name="send loop")
+        yield
+        stopping.set()
+        try:
+            await asyncio.wait_for(task, SEND_LOOP_SHUTDOWN_SECONDS)
+        except TimeoutError:
+            log.error("the send loop did not stop in time; cancelled mid-round")
+
     app.cleanup_ctx.append(database)
     app.cleanup_ctx.append(hit_writer)  # after the database: drained before it closes
     app.cleanup_ctx.append(sms_provider)
     app.cleanup_ctx.append(background_tasks)  # after the database: torn down before it
     if run_background:
+        app.cleanup_ctx.append(send_loop)  # after the provider: stopped before it closes
         app.cleanup_ctx.append(scheduler)
         app.on_startup.append(start_worker_processes)
     app.on_cleanup.append(stop_worker_processes)

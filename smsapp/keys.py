@@ -14,6 +14,7 @@ from smsapp.short_links import LinkCache
 
 if TYPE_CHECKING:
     from smsapp.access import RouteAccessTable
+    from smsapp.engine.sender import Sender
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -21,4 +22,5 @@ DB = web.AppKey("db", Database)
 PROVIDER = web.AppKey("provider", Provider)
 LINK_CACHE = web.AppKey("link_cache", LinkCache)  # the redirect's token → link cache
 ROUTE_ACCESS: web.AppKey[RouteAccessTable] = web.AppKey("route_access")
+SENDER: web.AppKey[Sender] = web.AppKey("sender")  # the send loop (absent in tests)
 SESSION_TOKEN = web.RequestKey("session_token", str)

@@ -112,3 +112,25 @@ def test_it_refuses_bad_redirect_benchmark_options(cli: Cli) -> None:
     result = cli("bench", "redirect", "--connections", "0")
     assert result.code == 1
     assert "--connections" in result.err
+
+
+def test_it_runs_the_send_benchmark_draining_every_job_through_the_gates(
+    cli: Cli, backend: str, pg_available: bool, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "postgresql" and not pg_available:
+        pytest.skip("PostgreSQL is not reachable")
+    monkeypatch.setattr(
+        bench_scratch, "scratch_database_name", lambda: f"smsapp_bench_send_{run_id}"
+    )
+    args = ["bench", "send", "--jobs", "300"]
+    if backend == "postgresql":
+        args += ["--backend", "postgresql", "--pg-url", PG_SERVER_URL]
+    result = cli(*args)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert (report["benchmark"], report["backend"], report["jobs"]) == ("send", backend, 300)
+    # Every job ends sent or skipped (the DNC gate at send time finds some): none left over.
+    assert sum(report["statuses"].values()) == 300
+    assert set(report["statuses"]) == {"sent", "skipped"}
+    assert report["sent"] == report["statuses"]["sent"] and report["messages_per_second"] > 0
+    assert report["ceiling_per_second"] > 0

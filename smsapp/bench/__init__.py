@@ -44,6 +44,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "smsapp.bench.queue",
         ),
         Benchmark(
+            "send",
+            "the send loop draining N queued jobs through every gate (--jobs N), against a "
+            "bare claim loop",
+            "smsapp.bench.send",
+        ),
+        Benchmark(
             "redirect",
             "GET /s/{token} with every hit recorded, under load, against a bare aiohttp 302",
             "smsapp.bench.redirect",

@@ -177,6 +177,24 @@ class Sender:
                 except TimeoutError:
                     pass
 
+    def seconds_since_last_round(self) -> float | None:
+        """For /readyz: None before the first round."""
+        return None if self.last_tick is None else time.monotonic() - self.last_tick
+
+    async def recover_at_start(self) -> BatchResult:
+        """SQLite has one serving process (a second refuses to start), so every job found
+        `sending` at start-up was left by a process that died: reconcile them all now rather
+        than when their leases end. PostgreSQL's other processes may be alive: leases
+        decide there."""
+        if self.db.dialect != "sqlite":
+            return BatchResult()
+        total = BatchResult()
+        while True:
+            done = await self.reconcile_expired(now=self.clock.now() + self.config.lease * 2)
+            total.add(done)
+            if not (done.sent or done.retried or done.failed or done.unknown):
+                return total
+
     async def prune_windows(self) -> int:
         return await self.db.run("sender.prune_windows", before=self.clock.now() - WINDOW_RETENTION)
 
@@ -514,17 +532,19 @@ class Sender:
 
     # --- orphaned attempts ----------------------------------------------------------------
 
-    async def reconcile_expired(self, limit: int = 100) -> BatchResult:
+    async def reconcile_expired(
+        self, limit: int = 100, *, now: datetime | None = None
+    ) -> BatchResult:
         """Jobs left `sending` past their lease (their sender died, or its answer was lost):
         ask the provider; found → `sent`, not found → back to `queued`, cannot ask →
-        `unknown`. Never resent blindly."""
+        `unknown`. Never resent blindly. `now` moves the lease horizon (start-up)."""
         result = BatchResult()
-        now = self.clock.now()
+        horizon = now or self.clock.now()
         async with self.db.transaction() as tx:
-            rows = await tx.all("sender.expired_leases", now=now, limit=limit)
+            rows = await tx.all("sender.expired_leases", now=horizon, limit=limit)
             for row in rows:  # ours for the lookup; another process skips them meanwhile
                 await tx.run("sender.extend_lease", id=row["id"], attempt_id=row["attempt_id"],
-                             lease_until=now + self.config.lease, now=now)  # fmt: skip
+                             lease_until=horizon + self.config.lease)  # fmt: skip
         if not rows:
             return result
         outcomes = []

@@ -213,8 +213,9 @@ WHERE j.status = 'sending' AND j.lease_until < :now
 ORDER BY j.lease_until
 LIMIT :limit;
 
+-- updated_at stays the claim's time: the lookup asks the provider from then on.
 -- name: extend_lease
-UPDATE send_jobs SET lease_until = :lease_until, updated_at = :now
+UPDATE send_jobs SET lease_until = :lease_until
 WHERE id = :id AND status = 'sending' AND attempt_id = :attempt_id;
 
 -- A campaign is complete once it was fully queued and no job waits or is in flight.

@@ -6,7 +6,11 @@ from aiohttp import web
 
 from smsapp.access import Access, route
 from smsapp.db.migrate import migration_ids
-from smsapp.keys import CLOCK, DB
+from smsapp.keys import CLOCK, DB, SENDER
+
+# The send loop finishes a round at least every few seconds; this long without one means it
+# is stuck (a hung provider call holds a round for at most the provider's timeout).
+SEND_LOOP_STALE_SECONDS = 120
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -31,6 +35,13 @@ async def readyz(request: web.Request) -> web.Response:
     checks["migrations"] = (
         "ok" if not pending else f"pending: {', '.join(pending)} (run smsapp migrate)"
     )
+    if SENDER in request.app:
+        age = request.app[SENDER].seconds_since_last_round()
+        checks["send_loop"] = (
+            "ok" if age is not None and age < SEND_LOOP_STALE_SECONDS
+            else "starting" if age is None
+            else f"stalled: no round for {age:.0f} s"
+        )  # fmt: skip
     return _ready(request, checks)
 
 
