@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -16,7 +17,7 @@ from smsapp.config import Settings
 from smsapp.db import open_database
 from smsapp.engine.outbox_dispatcher import dispatch_due
 from smsapp.engine.providers import make_provider
-from smsapp.engine.sender import Sender
+from smsapp.engine.sender import Sender, SenderConfig
 from smsapp.hit_writer import hit_writer
 from smsapp.keys import CLOCK, DB, LINK_CACHE, PROVIDER, SENDER, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
@@ -81,7 +82,8 @@ def create_app(
         async def fast_lane() -> int:
             return await dispatch_due(db, clock, settings, provider)
 
-        sender = Sender(db, clock, provider, fast_lane=fast_lane)
+        config = SenderConfig(lease=timedelta(seconds=settings.send_lease_seconds))
+        sender = Sender(db, clock, provider, config=config, fast_lane=fast_lane)
         app[SENDER] = sender
         await sender.recover_at_start()
         stopping = asyncio.Event()

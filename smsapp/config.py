@@ -65,6 +65,8 @@ class Settings:
     sandbox_webhook_secret: str | None
     metrics_token: str | None
     alert_webhook_url: str | None
+    # How long a job may stay `sending` before another process reconciles it (pack §7).
+    send_lease_seconds: int = 300
 
     @property
     def is_production(self) -> bool:
@@ -196,6 +198,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
 
     alert_url = env.get("ALERT_WEBHOOK_URL")
+    lease_raw = (env.get("SMSAPP_SEND_LEASE_SECONDS") or "300").strip()
+    if not lease_raw.isdigit() or not 2 <= int(lease_raw) <= 86_400:
+        raise ConfigError(
+            f"SMSAPP_SEND_LEASE_SECONDS {lease_raw!r} must be a whole number of seconds "
+            "from 2 to 86400 (longer than the provider's request timeout)"
+        )
     secret_key = _read(env, "SMSAPP_SECRET_KEY")
     if mode == "production":
         problems = []
@@ -226,4 +234,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sandbox_webhook_secret=sandbox_secret,
         metrics_token=_read(env, "METRICS_TOKEN"),
         alert_webhook_url=_http_url("ALERT_WEBHOOK_URL", alert_url) if alert_url else None,
+        send_lease_seconds=int(lease_raw),
     )
