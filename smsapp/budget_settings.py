@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from smsapp.clock import Clock
 from smsapp.db import Executor, Row
 from smsapp.fields import InvalidInput, check_fields, iso
+from smsapp.held_jobs import release_held
 from smsapp.money import cents_to_units, units_to_cents
 from smsapp.tenant_settings import lock_tenant
 
@@ -179,6 +180,9 @@ async def set_budget(
     }
     if budget is None or changes:
         await db.run("budget_settings.upsert", tenant_id=tenant_id, now=clock.now(), **values)
+        # Raised or removed caps: what they held is checked again at once.
+        await release_held(db, tenant_id=tenant_id, gates=("budget", "price_unknown"),
+                           now=clock.now())  # fmt: skip
     row = await get_budget(db, tenant_id)
     assert row is not None
     return row, changes

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from smsapp.clock import Clock
 from smsapp.db import Database, Executor, Row
 from smsapp.fields import Conflict, InvalidInput, NotFound, check_fields, parse_instant
+from smsapp.held_jobs import release_held
 from smsapp.templating import LINK, TemplateError, check_syntax, placeholders, unknown_placeholders
 
 MAX_TEMPLATE_LENGTH = 1600
@@ -304,6 +305,9 @@ async def change_status(
             from_status=campaign["status"],
             now=now,
         )
+        if action == "resume":
+            await release_held(tx, tenant_id=tenant_id, gates=("pause",), now=now,
+                               campaign_id=campaign_id)  # fmt: skip
         if action == "cancel":
             await tx.run(
                 "campaigns.cancel_queued_jobs",

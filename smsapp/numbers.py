@@ -9,6 +9,7 @@ from typing import Any
 from smsapp.clock import Clock
 from smsapp.db import Database, Executor, Row
 from smsapp.fields import Conflict, InvalidInput, NotFound, check_fields, iso, require_phone
+from smsapp.held_jobs import release_held
 from smsapp.phones import is_alphanumeric_sender, normalise_phone
 
 
@@ -216,6 +217,9 @@ async def update_number(
     await db.run(
         "sending_numbers.update", id=number_id, tenant_id=tenant_id, now=clock.now(), **values
     )
+    # New limits, a new warm-up start or a number (re)activated: jobs held for those go now.
+    await release_held(db, tenant_id=tenant_id, gates=("rate_limit", "warmup"), numbers=True,
+                       now=clock.now())  # fmt: skip
     return await get_number(db, tenant_id=tenant_id, number_id=number_id), changes
 
 
@@ -289,6 +293,8 @@ async def create_number(
         holder = await _holder(db, value, kind)
         assert holder is not None
         raise _taken(holder, value, tenant_id)
+    await release_held(db, tenant_id=tenant_id, gates=("rate_limit", "warmup"), numbers=True,
+                       now=clock.now())  # fmt: skip
     rest = {k: v for k, v in body.items() if k in UPDATE_FIELDS}
     if rest:
         row, _ = await update_number(

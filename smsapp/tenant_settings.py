@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from smsapp.clock import Clock
 from smsapp.db import Executor, Row
 from smsapp.fields import InvalidInput, NotFound, check_fields, iso
 from smsapp.geo import valid_timezone
+from smsapp.held_jobs import release_held, reprice_waiting_jobs
 from smsapp.money import cents_text, cents_to_units, units_to_cents
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -461,7 +463,26 @@ async def update_settings(
     await db.run(
         "tenant_settings.update", tenant_id=tenant_id, now=clock.now(), **_as_stored(values)
     )
+    await _release_for(db, tenant_id, set(changes), clock.now())
     return await get_tenant(db, tenant_id), changes
+
+
+# Which held jobs (pack §7) a settings change may free: the gate reads these fields.
+GATES_READING = {
+    "send_window": ("quiet_hours",),
+    "respect_public_holidays": ("quiet_hours",),
+    "timezone": ("quiet_hours", "budget", "warmup"),  # the local day moves
+    "rate_limit_per_minute": ("rate_limit",),
+    "price_per_segment": ("price_unknown",),
+}
+
+
+async def _release_for(db: Executor, tenant_id: int, changed: set[str], now: datetime) -> None:
+    if "price_per_segment" in changed:
+        await reprice_waiting_jobs(db, tenant_id=tenant_id, now=now)
+    gates = {gate for field in changed for gate in GATES_READING.get(field, ())}
+    if gates:
+        await release_held(db, tenant_id=tenant_id, gates=sorted(gates), now=now)
 
 
 async def pause_tenant(
@@ -485,6 +506,8 @@ async def resume_tenant(db: Executor, clock: Clock, *, tenant_id: int) -> tuple[
     await lock_tenant(db, tenant_id)
     before = await get_tenant(db, tenant_id)
     changed = await db.run("tenant_settings.resume", tenant_id=tenant_id, now=clock.now())
+    if changed:
+        await release_held(db, tenant_id=tenant_id, gates=("pause",), now=clock.now())
     return await get_tenant(db, tenant_id), before if changed else None
 
 

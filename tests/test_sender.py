@@ -297,3 +297,99 @@ async def test_it_pauses_the_tenant_when_the_provider_refuses_our_credentials(
     clock.advance(minutes=1)
     await loop.run_once()
     assert await db.val(Sql("SELECT count(*) FROM send_jobs WHERE held_by = 'pause'")) >= 1
+
+
+# --- held jobs go as soon as what held them changes ----------------------------------------
+
+
+async def test_it_sends_jobs_held_by_a_pause_as_soon_as_the_tenant_resumes(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    from smsapp.tenant_settings import pause_tenant, resume_tenant
+
+    s = await scenario(db, clock, settings, contacts=3)
+    async with db.transaction() as tx:
+        await pause_tenant(tx, clock, tenant_id=s.tenant_id, user_id=None, reason="hold on")
+    provider = sandbox(clock)
+    loop = sender(db, clock, provider, batch_size=1)
+    await loop.run_once()
+    # One batch looked at one job, but every due job of the paused tenant is held at once.
+    held = await db.all(Sql("SELECT held_by, count(*) AS n FROM send_jobs GROUP BY held_by"))
+    assert held == [{"held_by": "pause", "n": 3}] and provider.messages == []
+    async with db.transaction() as tx:
+        await resume_tenant(tx, clock, tenant_id=s.tenant_id)
+    for _ in range(3):
+        await loop.run_once()
+    assert await job_statuses(db, s.campaign_id) == {"sent": 3}
+
+
+async def test_it_sends_a_paused_campaigns_jobs_when_the_campaign_resumes(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    from smsapp.campaigns import change_status
+
+    s = await scenario(db, clock, settings, contacts=2)
+    await change_status(db, clock, tenant_id=s.tenant_id, campaign_id=s.campaign_id,
+                        action="pause")  # fmt: skip
+    provider = sandbox(clock)
+    await sender(db, clock, provider).run_once()
+    assert provider.messages == []
+    await change_status(db, clock, tenant_id=s.tenant_id, campaign_id=s.campaign_id,
+                        action="resume")  # fmt: skip
+    await sender(db, clock, provider).run_once()
+    assert len(provider.messages) == 2
+
+
+async def test_it_sends_budget_held_jobs_when_the_budget_is_raised(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    from smsapp.budget_settings import set_budget
+
+    s = await scenario(db, clock, settings, contacts=3)
+    async with db.transaction() as tx:
+        await set_budget(tx, clock, tenant_id=s.tenant_id, body={"daily_limit": 5.5})
+    provider = sandbox(clock)
+    await sender(db, clock, provider).run_once()
+    assert len(provider.messages) == 1
+    async with db.transaction() as tx:
+        await set_budget(tx, clock, tenant_id=s.tenant_id, body={"daily_limit": 100})
+    await sender(db, clock, provider).run_once()
+    assert len(provider.messages) == 3
+
+
+async def test_it_prices_and_sends_jobs_held_for_an_unknown_price_once_the_price_is_set(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    from smsapp.budget_settings import set_budget
+    from smsapp.tenant_settings import update_settings
+
+    s = await scenario(db, clock, settings, contacts=2, tenant={"price_book": {}})
+    async with db.transaction() as tx:
+        await set_budget(tx, clock, tenant_id=s.tenant_id, body={"daily_limit": 100})
+    provider = sandbox(clock)
+    await sender(db, clock, provider).run_once()
+    held = await db.all(Sql("SELECT DISTINCT held_by, unit_price FROM send_jobs"))
+    assert held == [{"held_by": "price_unknown", "unit_price": None}]
+    async with db.transaction() as tx:
+        await update_settings(tx, clock, tenant_id=s.tenant_id,
+                              body={"price_per_segment": {"AU": 6}})  # fmt: skip
+    await sender(db, clock, provider).run_once()
+    assert len(provider.messages) == 2
+    costs = await db.all(Sql("SELECT unit_price, amount FROM costs"))
+    assert costs == [{"unit_price": 60_000, "amount": 60_000}] * 2
+
+
+async def test_it_sends_at_a_numbers_new_limit_at_once(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    from smsapp.numbers import update_number
+
+    s = await scenario(db, clock, settings, contacts=4, number_limits={"per_minute_limit": 1})
+    provider = sandbox(clock)
+    await sender(db, clock, provider).run_once()
+    assert len(provider.messages) == 1
+    async with db.transaction() as tx:
+        await update_number(tx, clock, tenant_id=s.tenant_id, number_id=s.number_ids[0],
+                            body={"per_minute_limit": 10}, today=clock.now().date())  # fmt: skip
+    await sender(db, clock, provider).run_once()
+    assert len(provider.messages) == 4

@@ -28,7 +28,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -583,13 +583,3 @@ def _job(row: Row) -> gates.Job:
 
 def _minute(now: datetime) -> datetime:
     return now.replace(second=0, microsecond=0)
-
-
-async def release_held(
-    db: Executor, *, tenant_id: int, gates_: Iterable[str], now: datetime,
-    campaign_id: int | None = None,
-) -> int:  # fmt: skip
-    """Make the jobs these gates hold due now (after a resume, a raised budget, a new price,
-    a wider window or a number's new limits): the next round checks them again."""
-    return await db.run("sender.release_held", tenant_id=tenant_id, gates=list(gates_),
-                        campaign_id=campaign_id, now=now)  # fmt: skip

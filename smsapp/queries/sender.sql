@@ -230,17 +230,3 @@ UPDATE campaigns SET status = 'completed', completed_at = :now, updated_at = :no
 WHERE id = ANY(:ids) AND status = 'sending' AND queued_at IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM send_jobs j
                   WHERE j.campaign_id = campaigns.id AND j.status IN ('queued', 'sending'));
-
--- Jobs a gate holds become due at once when what held them changes (a resume, a raised
--- budget, a new price, a wider window, a number's new limits).
--- name: release_held [sqlite]
-UPDATE send_jobs SET next_attempt_at = :now, updated_at = :now
-WHERE tenant_id = :tenant_id AND status = 'queued' AND next_attempt_at > :now
-  AND held_by IN (SELECT value FROM json_each(:gates))
-  AND (CAST(:campaign_id AS BIGINT) IS NULL OR campaign_id = :campaign_id);
-
--- name: release_held [postgresql]
-UPDATE send_jobs SET next_attempt_at = :now, updated_at = :now
-WHERE tenant_id = :tenant_id AND status = 'queued' AND next_attempt_at > :now
-  AND held_by = ANY(:gates)
-  AND (CAST(:campaign_id AS bigint) IS NULL OR campaign_id = :campaign_id);
