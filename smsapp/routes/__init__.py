@@ -10,6 +10,7 @@ from smsapp.routes import admin, contacts, dnc, health, import_pages, login, me,
 from smsapp.routes import campaign_pages as campaign_page_routes
 from smsapp.routes import campaigns as campaign_routes
 from smsapp.routes import imports as import_routes
+from smsapp.routes import inbox as inbox_routes
 from smsapp.routes import messages as message_routes
 from smsapp.routes import numbers as number_routes
 from smsapp.routes import short_links as short_link_routes
@@ -45,4 +46,5 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *number_routes.routes,
         *short_link_routes.routes,
         *unsubscribe_routes.routes,
+        *inbox_routes.routes,
     ]
