@@ -18,6 +18,7 @@ from smsapp.routes import template_pages as template_page_routes
 from smsapp.routes import tenant_settings as settings_routes
 from smsapp.routes import test_send as test_send_routes
 from smsapp.routes import unsubscribe as unsubscribe_routes
+from smsapp.routes import webhooks as webhook_routes
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -45,6 +46,7 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *settings_routes.routes,
         *number_routes.routes,
         *short_link_routes.routes,
+        *webhook_routes.routes,
         *unsubscribe_routes.routes,
         *inbox_routes.routes,
     ]
