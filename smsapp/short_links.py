@@ -99,7 +99,7 @@ def ip_hash(secret_key: str, ip: str | None) -> str:
     h.update((ip or "").encode())
     o = outer.copy()
     o.update(h.digest())
-    return o.hexdigest()
+    return str(o.hexdigest())
 
 
 @functools.lru_cache(maxsize=4)
