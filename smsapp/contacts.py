@@ -234,19 +234,65 @@ async def search_contacts(
     return rows, int(total)
 
 
-async def contact_timeline(db: Executor, *, tenant_id: int, contact_id: int) -> list[Row]:
-    """The contact's events, oldest first (NotFound for another tenant's contact)."""
+async def _events_and_messages(
+    db: Executor, tenant_id: int, contact_id: int
+) -> tuple[list[Row], list[Row]]:
+    """The contact's events, oldest first, each with `message`: the inbound message it records
+    (REPLIED, OPT_OUT, RESUBSCRIBE and HELP name theirs in data.inbound_message_id), else None;
+    and the inbound messages no event records (a STOP from a number already on the list)."""
     await get_contact(db, tenant_id=tenant_id, contact_id=contact_id)
-    return await db.all("contacts.timeline", tenant_id=tenant_id, contact_id=contact_id)
+    events = await db.all("contacts.timeline", tenant_id=tenant_id, contact_id=contact_id)
+    messages = {
+        m["id"]: m
+        for m in await db.all("inbox.of_contact", tenant_id=tenant_id, contact_id=contact_id)
+    }
+    recorded: set[int] = set()
+    for event in events:
+        data = event["data"] if isinstance(event["data"], dict) else {}
+        ref = data.get("inbound_message_id")
+        event["message"] = messages.get(ref) if isinstance(ref, int) else None
+        if isinstance(ref, int) and event["message"] is not None:
+            recorded.add(ref)
+    return events, [m for i, m in messages.items() if i not in recorded]
+
+
+async def contact_timeline(db: Executor, *, tenant_id: int, contact_id: int) -> list[Row]:
+    """The contact's events, oldest first (NotFound for another tenant's contact); an event of
+    an inbound message carries the message (its text) as `message`."""
+    events, _ = await _events_and_messages(db, tenant_id, contact_id)
+    return events
+
+
+async def contact_page_timeline(db: Executor, *, tenant_id: int, contact_id: int) -> list[Row]:
+    """The timeline as the contact page shows it: the events, and every inbound message no
+    event records as an entry of its own (type INBOUND), in time order."""
+    events, unrecorded = await _events_and_messages(db, tenant_id, contact_id)
+    entries = events + [
+        {"type": "INBOUND", "occurred_at": m["received_at"], "campaign_id": m["campaign_id"],
+         "data": {}, "message": m}
+        for m in unrecorded
+    ]  # fmt: skip
+    return sorted(entries, key=lambda e: e["occurred_at"])  # stable: events keep their order
 
 
 def event_json(row: Row) -> dict[str, Any]:
-    return {
+    """An event of the timeline (pack §17); one that records an inbound message also has
+    `message`: {"id", "body", "classification", "received_at"}."""
+    answer = {
         "type": row["type"],
         "occurred_at": iso(row["occurred_at"]),
         "campaign_id": row["campaign_id"],
         "data": row["data"],
     }
+    message = row.get("message")
+    if message is not None:
+        answer["message"] = {
+            "id": message["id"],
+            "body": message["body"],
+            "classification": message["classification"],
+            "received_at": iso(message["received_at"]),
+        }
+    return answer
 
 
 # --- writes --------------------------------------------------------------------------------
@@ -329,6 +375,7 @@ async def erase_contact(tx: Executor, clock: Clock, *, tenant_id: int, contact_i
             now=now,
         )
     await tx.run("contacts.erase_event_data", tenant_id=tenant_id, id=contact_id)
+    await tx.run("contacts.erase_inbound_messages", tenant_id=tenant_id, id=contact_id)
 
 
 def changed_fields(body: dict[str, Any]) -> list[str]:

@@ -30,7 +30,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -44,9 +44,9 @@ log = logging.getLogger("smsapp.hit_writer")
 MAX_BATCH = 1000  # hits in one transaction; more wait for the next
 
 
-@dataclass(frozen=True)
-class PendingHit:
-    """One hit as the redirect saw it, waiting to be decided and written."""
+class PendingHit(NamedTuple):
+    """One hit as the redirect saw it, waiting to be decided and written. (Named tuples: one
+    is made per hit, and they are the cheapest to make.)"""
 
     link: Link
     at: datetime
@@ -56,15 +56,13 @@ class PendingHit:
     ip_hash: str
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     is_bot: bool
     reason: str | None
     first_human: bool  # this hit is its link's first human click: it wrote the CLICKED event
 
 
-@dataclass(frozen=True)
-class LinkState:
+class LinkState(NamedTuple):
     """What the batch's transaction read of a link before deciding its hits."""
 
     sent_at: datetime | None
@@ -120,24 +118,52 @@ async def record_batch(db: Database, hits: Sequence[PendingHit]) -> list[Decisio
     ids = sorted({hit.link.id for hit in hits})
     async with db.transaction() as tx:
         rows = await tx.all("short_links.batch_links", ids=ids)
-        found = [row["id"] for row in rows]
-        last = {r["id"]: r["at"] for r in await tx.all("short_links.last_hits", ids=found)}
+        if tx.dialect == "postgresql":
+            found = [row["id"] for row in rows]
+            last = {r["id"]: r["at"] for r in await tx.all("short_links.last_hits", ids=found)}
+        else:
+            last = {row["id"]: row["last_hit_at"] for row in rows}
         links = {
             row["id"]: LinkState(row["sent_at"], row["first_clicked_at"], last.get(row["id"]))
             for row in rows
         }
         decisions, totals = decide_batch(hits, links)
-        await tx.bulk("short_links.insert_hits", _hit_rows(hits, decisions))
-        await tx.bulk(
-            "short_links.count_hits",
-            [
-                {"id": link_id, "total": t.total, "human": t.human,
-                 "first_human_at": t.first_human_at, "last_at": t.last_at}
-                for link_id, t in totals.items()
-            ],
-        )  # fmt: skip
-        await tx.bulk("short_links.insert_clicked", _clicked_rows(hits, decisions))
+        hit_rows = _hit_rows(hits, decisions)
+        count_rows = [
+            {"id": link_id, "total": t.total, "human": t.human,
+             "first_human_at": t.first_human_at, "last_at": t.last_at}
+            for link_id, t in totals.items()
+        ]  # fmt: skip
+        clicked_rows = _clicked_rows(hits, decisions)
+        if tx.dialect == "postgresql":
+            await tx.run(
+                "short_links.write_batch",
+                **_columns(hit_rows, HIT_COLUMNS),
+                **_columns(count_rows, COUNT_COLUMNS),
+                **_columns(clicked_rows, CLICKED_COLUMNS, prefix={"tenant_id", "at"}),
+            )
+        else:
+            await tx.bulk("short_links.insert_hits", hit_rows)
+            await tx.bulk("short_links.count_hits", count_rows)
+            await tx.bulk("short_links.insert_clicked", clicked_rows)
     return decisions
+
+
+HIT_COLUMNS = ("short_link_id", "tenant_id", "at", "is_bot", "reason", "user_agent", "ip_hash",
+               "method")  # fmt: skip
+COUNT_COLUMNS = ("id", "total", "human", "first_human_at", "last_at")
+CLICKED_COLUMNS = ("tenant_id", "campaign_id", "contact_id", "send_job_id", "at", "data")
+
+
+def _columns(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str], prefix: set[str] | None = None
+) -> dict[str, list[Any]]:
+    """Rows as one list per column (PostgreSQL's unnest); the names in `prefix` are passed as
+    `event_<name>`, where two parts of one statement share a column name."""
+    return {
+        (f"event_{name}" if prefix and name in prefix else name): [row[name] for row in rows]
+        for name in names
+    }
 
 
 def _hit_rows(

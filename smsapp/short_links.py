@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-import hmac
+import functools
+import hashlib
 import secrets
 import string
 from collections import OrderedDict
@@ -91,11 +92,32 @@ USER_AGENT_KEPT = 300
 
 
 def ip_hash(secret_key: str, ip: str | None) -> str:
-    """A keyed SHA-256 of the client address (HMAC with the app's secret key): hits from one
-    address can be told apart from others without the address itself being stored. (hmac.digest
-    is the one-shot C path: the same value as hmac.new(...).hexdigest(), in a fraction of the
-    time on the redirect's hot path.)"""
-    return hmac.digest(secret_key.encode(), (ip or "").encode(), "sha256").hex()
+    """A keyed SHA-256 of the client address (HMAC-SHA256 with the app's secret key): hits from
+    one address can be told apart from others without the address itself being stored."""
+    inner, outer = _hmac_pads(secret_key)
+    h = inner.copy()
+    h.update((ip or "").encode())
+    o = outer.copy()
+    o.update(h.digest())
+    return str(o.hexdigest())
+
+
+@functools.lru_cache(maxsize=4)
+def _hmac_pads(secret_key: str) -> tuple[Any, Any]:
+    """HMAC's keyed inner and outer SHA-256 states (RFC 2104), made once per key. Copying them
+    per hit is the same HMAC as `hmac.new(key, ip, sha256)`, at half the cost and without
+    releasing the GIL (`hmac.digest` releases it for even a few bytes, and the redirect's
+    thread then waits for it behind the database thread)."""
+    key = secret_key.encode()
+    if len(key) > SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(SHA256_BLOCK, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
+SHA256_BLOCK = 64
 
 
 # --- Links made through the API (pack §17) ---------------------------------------------------

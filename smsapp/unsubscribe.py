@@ -87,7 +87,7 @@ async def unsubscribe(db: Database, clock: Clock, token: str) -> Unsubscribed | 
             await tx.run(
                 "unsubscribe.insert_event", tenant_id=tenant_id, campaign_id=job["campaign_id"],
                 contact_id=contact_id, send_job_id=job["id"], type="CANCELLED",
-                data={"reason": "opted_out"}, now=now,
+                data={"reason": "opt_out"}, now=now,
             )  # fmt: skip
         if created:
             # One OPT_OUT per opt-out: a number already on the list (an earlier STOP or an

@@ -30,6 +30,10 @@ EXPECTED_PUBLIC = {
     ("GET", "/s/{token}"),
     ("HEAD", "/s/{token}"),
     ("GET", "/robots.txt"),
+    ("POST", "/webhooks/twilio/status"),
+    ("POST", "/webhooks/twilio/inbound"),
+    ("POST", "/webhooks/sandbox/status"),
+    ("POST", "/webhooks/sandbox/inbound"),
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),
 }

@@ -14,7 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from smsapp.clock import ManualClock
 from smsapp.db import Sql
+from smsapp.imports import service
 from smsapp.keys import DB
+from smsapp.workers import shutdown_pool
 from tests.conftest import TenantFactory, TenantFixture
 
 MAPPING = {
@@ -231,6 +233,93 @@ async def test_it_commits_creates_and_updates_with_lineage_and_merges(
     assert sorted(e["contact_id"] for e in events) == sorted([ann["id"], smith["id"], moved["id"]])
     batch = await db.one(Sql("SELECT * FROM import_batches WHERE id = :b"), b=dry["import_id"])
     assert batch is not None and batch["consent_confirmed_at"] == clock.now()
+
+
+async def test_it_creates_contacts_with_each_rows_own_values_or_the_defaults(
+    client: TestClient[Any, Any], acme: TenantFixture, clock: ManualClock
+) -> None:
+    text = (
+        "Mobile,Country,Postcode,Source,Consent,Tier\n"
+        "0412000001,,6000,shop,2025-03-01T09:30:00Z,gold\n"
+        "021 234 5678,NZ,,,2025-03-01T09:30:00.250Z,\n"
+        "0412000003,,,,,\n"
+    )
+    mapping = {"phone": "Mobile", "country": "Country", "postcode": "Postcode",
+               "consent_source": "Source", "consent_at": "Consent", "tier": "Tier"}  # fmt: skip
+    _, dry = await dry_run(client, acme, text, mapping)
+    clock.advance(minutes=5)
+    status, body = await commit(client, acme, dry["import_id"])
+    assert status == 200 and body["counts"]["create"] == 3, body
+    db = client.app[DB]
+    got = {
+        c["phone_e164"]: (c["country"], c["postcode"], c["timezone"], c["tags"],
+                          c["attributes"], c["consent_source"], c["consent_at"])
+        for c in await db.all(Sql("SELECT * FROM contacts WHERE tenant_id = :t"), t=acme.id)
+    }  # fmt: skip
+    first = clock.now().replace(2025, 3, 1, 9, 30, 0, 0)
+    second = first.replace(microsecond=250_000)
+    source = f"import #{dry['import_id']}"
+    assert got == {
+        "+61412000001": ("AU", "6000", "Australia/Perth", [], {"tier": "gold"}, "shop", first),
+        "+64212345678": ("NZ", None, None, [], {}, source, second),
+        "+61412000003": ("AU", None, None, [], {}, source, clock.now()),
+    }
+    # Stored as every other time is (on SQLite: one text format, so that times compare).
+    for at in (first, second, clock.now()):
+        assert (
+            await db.val(
+                Sql("SELECT count(*) FROM contacts WHERE tenant_id = :t AND consent_at = :at"),
+                t=acme.id,
+                at=at,
+            )
+            == 1
+        )
+
+
+async def _import_lineage_and_contacts(
+    client: TestClient[Any, Any], tenant: TenantFixture, clock: ManualClock
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    await seed_lists(client, tenant, clock)
+    _, dry = await dry_run(client, tenant, CRAFTED)
+    status, _ = await commit(client, tenant, dry["import_id"])
+    assert status == 200
+    db = client.app[DB]
+    lineage = await db.all(
+        Sql("SELECT r.row_number, r.data, r.raw, r.decision, r.reasons, c.phone_e164, "
+            "r.previous_phone_e164 FROM import_rows r LEFT JOIN contacts c ON c.id = r.contact_id "
+            "WHERE r.import_batch_id = :b ORDER BY r.row_number"),
+        b=dry["import_id"],
+    )  # fmt: skip
+    contacts = await db.all(
+        Sql("SELECT phone_e164, email, first_name, last_name, tags, attributes, consent_source "
+            "FROM contacts WHERE tenant_id = :t ORDER BY phone_e164"),
+        t=tenant.id,
+    )  # fmt: skip
+    source = f"import #{dry['import_id']}"
+    return (
+        [tuple(r.values()) for r in lineage],
+        [tuple(str(v).replace(source, "import #N") for v in c.values()) for c in contacts],
+    )
+
+
+async def test_it_imports_the_same_in_worker_processes_and_small_chunks(
+    client: TestClient[Any, Any],
+    make_tenant: TenantFactory,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The path of large files (rows normalised in worker processes, in several chunks, written
+    and read back a few rows at a time) ends exactly as the path of small ones."""
+    expected = await _import_lineage_and_contacts(client, await make_tenant("small"), clock)
+    monkeypatch.setattr(service, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(service, "WRITE_CHUNK", 2)
+    monkeypatch.setattr(service, "READ_CHUNK", 3)
+    try:
+        got = await _import_lineage_and_contacts(client, await make_tenant("large"), clock)
+    finally:
+        await asyncio.to_thread(shutdown_pool)
+    assert got == expected
+    assert len(expected[0]) == 10 and len(expected[1]) == 3
 
 
 async def test_it_recomputes_decisions_at_commit(

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from smsapp.app import create_app
 from smsapp.clock import ManualClock
 from smsapp.db import Database, Sql
+from smsapp.hit_writer import HIT_WRITER
 from smsapp.keys import DB
 from smsapp.tenancy import create_tenant
 from tests.conftest import FreshDatabases, TenantFactory, TenantFixture, make_settings
@@ -311,6 +312,56 @@ async def test_counters_are_exact_after_200_concurrent_hits(
     # The first browser hit of the wave is a person unless a preview came just before it.
     assert humans == 1 + (1 if first_browser == 0 else 0)
     assert len(await clicked_events(client, acme.id)) == 1
+
+
+async def test_each_hit_is_stored_by_the_time_its_redirect_arrives(
+    client: Client, make_tenant: TenantFactory, clock: ManualClock
+) -> None:
+    acme = await make_tenant("acme")
+    token = (await new_link(client, acme))["token"]
+
+    async def follow(n: int) -> None:
+        agent = f"{PHONE} n{n}"
+        response = await hit(client, token, agent)
+        assert response.status == 302
+        stored = await db_of(client).val(
+            Sql(
+                "SELECT count(*) FROM short_link_hits h JOIN short_links l"
+                " ON l.id = h.short_link_id WHERE l.token = :t AND h.user_agent = :a"
+            ),
+            t=token,
+            a=agent,
+        )
+        assert stored == 1, n
+
+    await asyncio.gather(*(follow(n) for n in range(50)))
+    assert await counters(client, token) == (50, 1)
+
+
+async def test_counters_are_exact_after_200_concurrent_hits_on_many_links(
+    client: Client, make_tenant: TenantFactory, clock: ManualClock
+) -> None:
+    acme = await make_tenant("acme")
+    tokens = [(await new_link(client, acme))["token"] for _ in range(8)]
+    clock.advance(minutes=10)
+    agents = [PHONE, "WhatsApp/2.23.20.0 A", PHONE, "Slackbot-LinkExpanding 1.0"]
+    await asyncio.gather(
+        *(hit(client, tokens[n % 8], agents[n % 4], "HEAD" if n % 25 == 0 else "GET")
+          for n in range(200))
+    )  # fmt: skip
+    writer = client.app[HIT_WRITER]
+    assert writer.batches < writer.hits  # hits were written in batches
+    for token in tokens:
+        recorded = await hits(client, token)
+        assert len(recorded) == 25
+        humans = [h for h in recorded if not h["is_bot"]]
+        # All at one instant: the link's first hit is its only possible person.
+        assert len(humans) <= 1
+        assert humans == [] or humans[0]["id"] == recorded[0]["id"]
+        assert await counters(client, token) == (25, len(humans))
+    clicked = await clicked_events(client, acme.id)
+    clicked_links = [t for t in tokens if (await counters(client, t))[1] == 1]
+    assert len(clicked) == len(clicked_links) > 0
 
 
 async def test_it_records_each_hit_without_the_raw_ip(

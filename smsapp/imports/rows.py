@@ -8,9 +8,10 @@ update (a contact has this phone, or failing that this email), create.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from smsapp.geo import contact_timezone, normalise_state, valid_timezone
@@ -136,6 +137,36 @@ _REQUIRED = ("row", "phone_raw", "phone_e164", "problem")
 _OPTIONAL = tuple(name for name in NormalisedRow.__slots__ if name not in _REQUIRED)
 
 
+class Decidable(Protocol):
+    """What `decide` reads of a row: a NormalisedRow, or the RowKey made from one."""
+
+    @property
+    def row(self) -> int: ...
+    @property
+    def phone_e164(self) -> str | None: ...
+    @property
+    def problem(self) -> str | None: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def warnings(self) -> list[str]: ...
+
+
+class RowKey(NamedTuple):
+    """A normalised row reduced to what the decisions need: cheap to pass between processes
+    and to hold for every row of a large file."""
+
+    row: int
+    phone_e164: str | None
+    problem: str | None
+    email: str | None
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, row: NormalisedRow) -> RowKey:
+        return cls(row.row, row.phone_e164, row.problem, row.email, row.warnings)
+
+
 def _cell(cells: list[str], index: int | None) -> str | None:
     if index is None or index >= len(cells):
         return None
@@ -253,7 +284,7 @@ class Decision:
     previous_phone_e164: str | None = None
 
 
-def decide(rows: list[NormalisedRow], lookups: Lookups) -> list[Decision]:
+def decide(rows: Sequence[Decidable], lookups: Lookups) -> list[Decision]:
     """One decision per row, in file order. A contact matched by an earlier row is not matched
     again (by email) by a later one: that row creates a contact instead."""
     first_row_of: dict[str, int] = {}

@@ -3,6 +3,11 @@
 Each phone number is parsed once, at dry-run; the normalised rows are stored with the batch,
 so any process can commit it. Commit recomputes the decisions inside its transaction (a number
 put on DNC since the dry-run is not imported) and applies the batch at most once.
+
+For speed (docs/imports.md, Performance): rows are normalised in worker processes, which also
+serialise each row's lineage JSON; the main process keeps only what the decisions need per row
+(`RowKey`). Commit reads back only what the decisions need, in a few JSON documents built by
+the database, and creates contacts with one INSERT … SELECT from the stored rows.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import csv
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,15 +25,17 @@ from zoneinfo import ZoneInfo
 
 from smsapp.clock import Clock
 from smsapp.csv_safety import neutralise
-from smsapp.db import Database, Executor, Row, json_dumps
+from smsapp.db import Database, Executor, Row, json_dumps, json_loads
 from smsapp.dnc import numbers_on_dnc
 from smsapp.imports.reading import ImportInputError, parse_csv
 from smsapp.imports.rows import (
     DECISIONS,
+    Decidable,
     Decision,
     Existing,
     Lookups,
     NormalisedRow,
+    RowKey,
     decide,
     normalise_row,
     validate_mapping,
@@ -40,6 +47,8 @@ PARALLEL_MIN_ROWS = 5_000  # below this, starting worker processes costs more th
 PREVIEW_DEFAULT = 50
 PREVIEW_MAX = 200
 LOOKUP_CHUNK = 50_000  # list parameters are split so no statement carries an unbounded array
+WRITE_CHUNK = 20_000  # lineage rows per INSERT statement
+READ_CHUNK = 50_000  # lineage rows per JSON document read back at commit
 
 
 _json = json_dumps
@@ -67,31 +76,44 @@ class DryRun:
     existing: bool = False  # an idempotency key returned an earlier batch
 
 
+@dataclass(frozen=True)
+class NormalisedChunk:
+    """A slice of the file, normalised: per row, what the decisions need, and the lineage JSON
+    (import_rows.data and .raw), serialised where the row was normalised."""
+
+    keys: list[RowKey]
+    data: list[str]
+    raw: list[str]
+
+
 def normalise_chunk(
     rows: list[tuple[int, list[str]]], columns: dict[str, int], default_country: str, tz_name: str
-) -> list[NormalisedRow]:
+) -> NormalisedChunk:
     tz = ZoneInfo(tz_name)
-    return [
-        normalise_row(number, cells, columns, default_country=default_country, tenant_tz=tz)
-        for number, cells in rows
-    ]
+    chunk = NormalisedChunk([], [], [])
+    for number, cells in rows:
+        row = normalise_row(number, cells, columns, default_country=default_country, tenant_tz=tz)
+        chunk.keys.append(RowKey.of(row))
+        chunk.data.append(_json(row.to_json()))
+        chunk.raw.append(_json(cells))
+    return chunk
 
 
 async def normalise_all(
     rows: list[tuple[int, list[str]]], columns: dict[str, int], default_country: str, tz_name: str
-) -> list[NormalisedRow]:
+) -> list[NormalisedChunk]:
     """Normalise every row once, off the event loop: in a thread for a small file, spread over
-    the worker processes for a large one (phone parsing is CPU-bound pure Python)."""
+    the worker processes for a large one (phone parsing is CPU-bound pure Python). The chunks
+    come back in file order."""
     if len(rows) < PARALLEL_MIN_ROWS:
-        return await asyncio.to_thread(normalise_chunk, rows, columns, default_country, tz_name)
+        return [await asyncio.to_thread(normalise_chunk, rows, columns, default_country, tz_name)]
     loop = asyncio.get_running_loop()
     size = -(-len(rows) // (worker_count() * 4))
-    parts = await asyncio.gather(*[
+    return await asyncio.gather(*[
         loop.run_in_executor(get_pool(), normalise_chunk, rows[start : start + size], columns,
                              default_country, tz_name)
         for start in range(0, len(rows), size)
     ])  # fmt: skip
-    return [row for part in parts for row in part]
 
 
 def _chunks(values: list[str]) -> Iterator[list[str]]:
@@ -100,7 +122,7 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
 
 
 async def load_lookups(
-    tx: Executor, tenant_id: int, rows: list[NormalisedRow], now: datetime
+    tx: Executor, tenant_id: int, rows: Sequence[Decidable], now: datetime
 ) -> Lookups:
     """Everything the decisions consult, a few set queries for the whole file."""
     phones = sorted({r.phone_e164 for r in rows if r.phone_e164})
@@ -124,27 +146,34 @@ def _decision_json(d: Decision) -> dict[str, Any]:
     return {"row": d.row, "decision": d.decision, "reasons": d.reasons, "phone_e164": d.phone_e164}
 
 
-def _row_records(
-    batch_id: int,
-    rows: list[NormalisedRow],
-    raws: list[list[str]],
-    decisions: list[Decision],
-    now: datetime,
-) -> Iterator[dict[str, Any]]:
-    return (
-        {
-            "import_batch_id": batch_id,
-            "row_number": row.row,
-            "data": _json(row.to_json()),
-            "raw": _json(raw),
-            "decision": d.decision,
-            "reasons": _json(d.reasons),
-            "contact_id": d.contact_id,
-            "previous_phone_e164": d.previous_phone_e164,
-            "created_at": now,
-        }
-        for row, raw, d in zip(rows, raws, decisions, strict=True)
-    )
+async def _insert_lineage(
+    tx: Executor, batch_id: int, chunk: NormalisedChunk, decisions: list[Decision], now: datetime
+) -> None:
+    """The chunk's import_rows, WRITE_CHUNK rows a statement: on SQLite one JSON document that
+    the statement unpacks (json_each), on PostgreSQL one array per column (unnest)."""
+    for start in range(0, len(decisions), WRITE_CHUNK):
+        part = range(start, min(start + WRITE_CHUNK, len(decisions)))
+        if tx.dialect == "sqlite":
+            rows = [
+                (d.row, chunk.data[i], chunk.raw[i], d.decision, _json(d.reasons), d.contact_id,
+                 d.previous_phone_e164)
+                for i, d in zip(part, decisions[part.start : part.stop], strict=True)
+            ]  # fmt: skip
+            await tx.run("imports.insert_rows", import_batch_id=batch_id, now=now, rows=_json(rows))
+        else:
+            ds = decisions[part.start : part.stop]
+            await tx.run(
+                "imports.insert_rows",
+                import_batch_id=batch_id,
+                now=now,
+                row_number=[d.row for d in ds],
+                data=chunk.data[part.start : part.stop],
+                raw=chunk.raw[part.start : part.stop],
+                decision=[d.decision for d in ds],
+                reasons=[_json(d.reasons) for d in ds],
+                contact_id=[d.contact_id for d in ds],
+                previous_phone_e164=[d.previous_phone_e164 for d in ds],
+            )
 
 
 async def dry_run(
@@ -211,10 +240,11 @@ async def store_dry_run(
     columns = {name: index[header] for name, header in columns_by_field.items()}
     tenant = await db.one("imports.tenant", tenant_id=tenant_id)
     assert tenant is not None
-    rows = await normalise_all(cells, columns, tenant["default_country"], tenant["timezone"])
+    chunks = await normalise_all(cells, columns, tenant["default_country"], tenant["timezone"])
+    keys = [key for chunk in chunks for key in chunk.keys]
     now = clock.now()
     async with db.transaction() as tx:
-        decisions = decide(rows, await load_lookups(tx, tenant_id, rows, now))
+        decisions = decide(keys, await load_lookups(tx, tenant_id, keys, now))
         counts = _counts(decisions)
         batch_id: int = await tx.val(
             "imports.insert_batch",
@@ -224,18 +254,19 @@ async def store_dry_run(
             mapping=columns_by_field,
             headers=headers,
             idempotency_key=idempotency_key,
-            row_count=len(rows),
+            row_count=len(keys),
             counts=counts,
             created_by=actor.user_id,
             api_key_id=actor.api_key_id,
             now=now,
         )
-        await tx.bulk(
-            "imports.insert_rows",
-            _row_records(batch_id, rows, [raw for _, raw in cells], decisions, now),
-        )
+        start = 0
+        for chunk in chunks:
+            end = start + len(chunk.keys)
+            await _insert_lineage(tx, batch_id, chunk, decisions[start:end], now)
+            start = end
     preview = [_decision_json(d) for d in decisions[: _preview_limit(limit)]]
-    return DryRun(batch_id, counts, preview, len(rows), encoding, delimiter)
+    return DryRun(batch_id, counts, preview, len(keys), encoding, delimiter)
 
 
 def _preview_limit(limit: int) -> int:
@@ -299,6 +330,47 @@ def _merged(
     }
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """A lineage row's decision as stored (at dry-run, or by an earlier recompute)."""
+
+    decision: str
+    reasons: list[str]
+    contact_id: int | None
+    previous_phone_e164: str | None
+
+
+async def _rows_to_decide(tx: Executor, import_id: int) -> tuple[list[RowKey], list[_Stored]]:
+    """The batch's rows whose decision depends on the database, in file order, with their
+    stored decisions. Rows decided `invalid_phone` or `duplicate` are left out: those decisions
+    depend on the file alone (the number, and the rows above), so recomputing them gives the
+    same answer, and no other row's decision depends on them. Read in JSON documents that the
+    database builds, which costs far less than a result row per lineage row."""
+    keys: list[RowKey] = []
+    stored: list[_Stored] = []
+    after = 0
+    while True:
+        found = await tx.one("imports.rows_to_decide", id=import_id, after=after, limit=READ_CHUNK)
+        document = found["rows"] if found else None
+        items = json_loads(document) if isinstance(document, str | bytes) else document
+        if not items:
+            return keys, stored
+        items.sort(key=lambda item: item[0])
+        for row, phone, email, warnings, decision, reasons, contact_id, previous in items:
+            keys.append(RowKey(row, phone, None, email, warnings))
+            stored.append(_Stored(decision, reasons, contact_id, previous))
+        after = items[-1][0]
+
+
+def _changed(decision: Decision, stored: _Stored) -> bool:
+    return (
+        decision.decision,
+        decision.reasons,
+        decision.contact_id,
+        decision.previous_phone_e164,
+    ) != (stored.decision, stored.reasons, stored.contact_id, stored.previous_phone_e164)
+
+
 async def commit(
     db: Database,
     clock: Clock,
@@ -322,43 +394,45 @@ async def commit(
             return CommitResult(batch["id"], "committed", batch["counts"], True)
         tenant = await tx.one("imports.tenant", tenant_id=tenant_id)
         assert tenant is not None
-        stored = await tx.all("imports.rows_for_commit", id=import_id)
-        rows = [NormalisedRow.from_json(r["data"]) for r in stored]
-        decisions = decide(rows, await load_lookups(tx, tenant_id, rows, now))
-        by_row = {r.row: r for r in rows}
-        source = f"import #{import_id}" + (
-            f", confirmed by {confirmed_by_email}" if confirmed_by_email else ""
-        )
-        values = {"default_country": tenant["default_country"], "consent_at": now,
-                  "consent_source": source}  # fmt: skip
-
-        updates = [d for d in decisions if d.decision == "update"]
-        old_rows: dict[int, Row] = {}
-        for start in range(0, len(updates), LOOKUP_CHUNK):
-            ids = [d.contact_id for d in updates[start : start + LOOKUP_CHUNK]]
-            for r in await tx.all("imports.contacts_for_update", tenant_id=tenant_id, ids=ids):
-                old_rows[r["id"]] = r
-        # Updates first: an email match may move a contact off a number a later row creates.
-        await tx.bulk("imports.update_contacts", (
-            {"id": d.contact_id, **_merged(by_row[d.row], old_rows[d.contact_id], **values),
-             "batch_id": import_id, "now": now}
-            for d in updates if d.contact_id is not None
-        ))  # fmt: skip
-        await tx.bulk("imports.insert_contacts", (
-            {"tenant_id": tenant_id, **_merged(by_row[d.row], None, **values),
-             "batch_id": import_id, "now": now}
-            for d in decisions if d.decision == "create"
-        ))  # fmt: skip
-        # The dry-run stored its decisions; rewrite only the rows whose decision changed since.
+        keys, stored = await _rows_to_decide(tx, import_id)
+        decisions = decide(keys, await load_lookups(tx, tenant_id, keys, now))
+        # The lineage rows say what each row does; rewrite those whose decision changed since
+        # the dry-run, then apply the batch from them.
         await tx.bulk("imports.update_row_decisions", (
             {"import_batch_id": import_id, "row_number": d.row, "decision": d.decision,
              "reasons": _json(d.reasons), "contact_id": d.contact_id,
              "previous_phone_e164": d.previous_phone_e164}
             for d, old in zip(decisions, stored, strict=True) if _changed(d, old)
         ))  # fmt: skip
+        del keys, stored, decisions
+        source = f"import #{import_id}" + (
+            f", confirmed by {confirmed_by_email}" if confirmed_by_email else ""
+        )
+        values = {"default_country": tenant["default_country"], "consent_at": now,
+                  "consent_source": source}  # fmt: skip
+        # Updates first: an email match may move a contact off a number a later row creates.
+        updates = await tx.all("imports.rows_to_update", id=import_id, tenant_id=tenant_id)
+        await tx.bulk("imports.update_contacts", (
+            {"id": u["id"], **_merged(NormalisedRow.from_json(u["data"]), u, **values),
+             "batch_id": import_id, "now": now}
+            for u in updates
+        ))  # fmt: skip
+        del updates
+        await tx.run(
+            "imports.insert_created_contacts",
+            id=import_id,
+            tenant_id=tenant_id,
+            default_country=tenant["default_country"],
+            consent_source=source,
+            now=now,
+        )
         await tx.run("imports.link_created_rows", id=import_id, tenant_id=tenant_id)
         await tx.run("imports.insert_events", id=import_id, tenant_id=tenant_id, now=now)
-        counts = _counts(decisions)
+        tally = {
+            r["decision"]: r["n"]
+            for r in await tx.all("imports.decision_counts", id=import_id)
+        }  # fmt: skip
+        counts = {name: tally.get(name, 0) for name in DECISIONS}
         await tx.run(
             "imports.mark_committed",
             id=import_id,
@@ -368,20 +442,6 @@ async def commit(
             now=now,
         )
     return CommitResult(import_id, "committed", counts, False)
-
-
-def _changed(decision: Decision, stored: Row) -> bool:
-    return (
-        decision.decision,
-        decision.reasons,
-        decision.contact_id,
-        decision.previous_phone_e164,
-    ) != (
-        stored["decision"],
-        stored["reasons"],
-        stored["contact_id"],
-        stored["previous_phone_e164"],
-    )
 
 
 async def rejected_csv(db: Database, *, tenant_id: int, import_id: int) -> str:

@@ -128,6 +128,11 @@ UPDATE events SET data = '{"erased": true}'
 WHERE tenant_id = :tenant_id AND contact_id = :id
   AND type IN ('REPLIED', 'OPT_OUT', 'HELP', 'RESUBSCRIBE');
 
+-- The texts they sent, and the number they sent them from, go too.
+-- name: erase_inbound_messages
+UPDATE inbound_messages SET body = '[erased]', from_e164 = '[erased]'
+WHERE tenant_id = :tenant_id AND contact_id = :id;
+
 -- name: timeline
 SELECT type, occurred_at, campaign_id, data
 FROM events

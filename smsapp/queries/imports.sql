@@ -43,27 +43,51 @@ SET status = 'committed', counts = :counts, consent_confirmed_by = :user_id,
     idempotency_key = COALESCE(idempotency_key, :idempotency_key)
 WHERE id = :id AND status = 'dry_run';
 
+-- Lineage rows at dry-run. SQLite: one JSON array of [row_number, data, raw, decision,
+-- reasons, contact_id, previous_phone_e164], the JSON columns as JSON text. PostgreSQL: one
+-- array per column.
 -- name: insert_rows [sqlite]
 INSERT INTO import_rows (import_batch_id, row_number, data, raw, decision, reasons, contact_id,
                          previous_phone_e164, created_at)
-VALUES (:import_batch_id, :row_number, :data, :raw, :decision, :reasons, :contact_id,
-        :previous_phone_e164, :created_at);
+SELECT :import_batch_id, r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3,
+       r.value ->> 4, r.value ->> 5, r.value ->> 6, :now
+FROM json_each(:rows) AS r;
 
 -- name: insert_rows [postgresql]
 INSERT INTO import_rows (import_batch_id, row_number, data, raw, decision, reasons, contact_id,
                          previous_phone_e164, created_at)
-SELECT u.import_batch_id, u.row_number, u.data::jsonb, u.raw::jsonb, u.decision, u.reasons::jsonb,
-       u.contact_id, u.previous_phone_e164, u.created_at
-FROM unnest(CAST(:import_batch_id AS bigint[]), CAST(:row_number AS int[]), CAST(:data AS text[]),
-            CAST(:raw AS text[]), CAST(:decision AS text[]), CAST(:reasons AS text[]),
-            CAST(:contact_id AS bigint[]), CAST(:previous_phone_e164 AS text[]),
-            CAST(:created_at AS timestamptz[]))
-  AS u(import_batch_id, row_number, data, raw, decision, reasons, contact_id, previous_phone_e164,
-       created_at);
+SELECT :import_batch_id, u.row_number, u.data::jsonb, u.raw::jsonb, u.decision, u.reasons::jsonb,
+       u.contact_id, u.previous_phone_e164, :now
+FROM unnest(CAST(:row_number AS int[]), CAST(:data AS text[]), CAST(:raw AS text[]),
+            CAST(:decision AS text[]), CAST(:reasons AS text[]), CAST(:contact_id AS bigint[]),
+            CAST(:previous_phone_e164 AS text[]))
+  AS u(row_number, data, raw, decision, reasons, contact_id, previous_phone_e164);
 
--- name: rows_for_commit
-SELECT row_number, data, decision, reasons, contact_id, previous_phone_e164
-FROM import_rows WHERE import_batch_id = :id ORDER BY row_number;
+-- What commit needs to recompute the decisions that depend on the database, as one JSON
+-- array of [row_number, phone_e164, email, warnings, decision, reasons, contact_id,
+-- previous_phone_e164] for the next rows (up to the limit) after a row number (empty or NULL
+-- when none are left).
+-- name: rows_to_decide [sqlite]
+SELECT json_group_array(json_array(row_number, data ->> '$.phone_e164', data ->> '$.email',
+                                   json(coalesce(data -> '$.warnings', '[]')), decision,
+                                   json(reasons), contact_id, previous_phone_e164)) AS rows
+FROM (SELECT row_number, data, decision, reasons, contact_id, previous_phone_e164
+      FROM import_rows
+      WHERE import_batch_id = :id AND row_number > :after
+        AND decision NOT IN ('invalid_phone', 'duplicate')
+      ORDER BY row_number
+      LIMIT :limit);
+
+-- name: rows_to_decide [postgresql]
+SELECT json_agg(json_build_array(row_number, data ->> 'phone_e164', data ->> 'email',
+                                 coalesce(data -> 'warnings', '[]'), decision, reasons,
+                                 contact_id, previous_phone_e164) ORDER BY row_number) AS rows
+FROM (SELECT row_number, data, decision, reasons, contact_id, previous_phone_e164
+      FROM import_rows
+      WHERE import_batch_id = :id AND row_number > :after
+        AND decision NOT IN ('invalid_phone', 'duplicate')
+      ORDER BY row_number
+      LIMIT :limit) AS r;
 
 -- name: update_row_decisions [sqlite]
 UPDATE import_rows
@@ -125,15 +149,14 @@ SELECT id, phone_e164, lower(email) AS email FROM contacts
 WHERE tenant_id = :tenant_id AND lower(email) = ANY(:emails)
 ORDER BY id;
 
--- name: contacts_for_update [sqlite]
-SELECT id, email, first_name, last_name, country, state, postcode, timezone, tags, attributes,
-       consent_source, consent_at
-FROM contacts WHERE tenant_id = :tenant_id AND id IN (SELECT value FROM json_each(:ids));
-
--- name: contacts_for_update [postgresql]
-SELECT id, email, first_name, last_name, country, state, postcode, timezone, tags, attributes,
-       consent_source, consent_at
-FROM contacts WHERE tenant_id = :tenant_id AND id = ANY(:ids);
+-- The rows that update a contact, with the contact's current values, in file order.
+-- name: rows_to_update
+SELECT r.row_number, r.data, c.id, c.email, c.first_name, c.last_name, c.country, c.state,
+       c.postcode, c.timezone, c.tags, c.attributes, c.consent_source, c.consent_at
+FROM import_rows r
+JOIN contacts c ON c.id = r.contact_id AND c.tenant_id = :tenant_id
+WHERE r.import_batch_id = :id AND r.decision = 'update'
+ORDER BY r.row_number;
 
 -- name: update_contacts [sqlite]
 UPDATE contacts
@@ -160,28 +183,43 @@ FROM unnest(CAST(:id AS bigint[]), CAST(:phone_e164 AS text[]), CAST(:email AS t
        attributes, consent_source, consent_at, batch_id, now)
 WHERE c.id = u.id;
 
--- name: insert_contacts [sqlite]
+-- The contacts of the rows decided `create`, from their normalised rows, in file order: what
+-- service._merged gives for a new contact (the tenant's country when the row has none, the
+-- batch's consent source and time when the row has none). SQLite stores times as text in one
+-- format (microseconds always); a row's consent_at is ISO-8601 UTC, without the fraction when
+-- it is zero, so the fraction is added to those.
+-- name: insert_created_contacts [sqlite]
 INSERT INTO contacts (tenant_id, phone_e164, email, first_name, last_name, country, state,
                       postcode, timezone, tags, attributes, consent_source, consent_at,
                       last_import_batch_id, created_at, updated_at)
-VALUES (:tenant_id, :phone_e164, :email, :first_name, :last_name, :country, :state, :postcode,
-        :timezone, :tags, :attributes, :consent_source, :consent_at, :batch_id, :now, :now);
+SELECT :tenant_id, r.data ->> '$.phone_e164', r.data ->> '$.email', r.data ->> '$.first_name',
+       r.data ->> '$.last_name', coalesce(r.data ->> '$.country', :default_country),
+       r.data ->> '$.state', r.data ->> '$.postcode', r.data ->> '$.timezone',
+       coalesce(r.data -> '$.tags', '[]'), coalesce(r.data -> '$.attributes', '{}'),
+       coalesce(r.data ->> '$.consent_source', :consent_source),
+       coalesce(CASE WHEN length(r.data ->> '$.consent_at') = 25
+                     THEN substr(r.data ->> '$.consent_at', 1, 19) || '.000000'
+                          || substr(r.data ->> '$.consent_at', 20)
+                     ELSE r.data ->> '$.consent_at' END, :now),
+       :id, :now, :now
+FROM import_rows r
+WHERE r.import_batch_id = :id AND r.decision = 'create'
+ORDER BY r.row_number;
 
--- name: insert_contacts [postgresql]
+-- name: insert_created_contacts [postgresql]
 INSERT INTO contacts (tenant_id, phone_e164, email, first_name, last_name, country, state,
                       postcode, timezone, tags, attributes, consent_source, consent_at,
                       last_import_batch_id, created_at, updated_at)
-SELECT u.tenant_id, u.phone_e164, u.email, u.first_name, u.last_name, u.country, u.state,
-       u.postcode, u.timezone, u.tags::jsonb, u.attributes::jsonb, u.consent_source,
-       u.consent_at, u.batch_id, u.now, u.now
-FROM unnest(CAST(:tenant_id AS bigint[]), CAST(:phone_e164 AS text[]), CAST(:email AS text[]),
-            CAST(:first_name AS text[]), CAST(:last_name AS text[]), CAST(:country AS text[]),
-            CAST(:state AS text[]), CAST(:postcode AS text[]), CAST(:timezone AS text[]),
-            CAST(:tags AS text[]), CAST(:attributes AS text[]), CAST(:consent_source AS text[]),
-            CAST(:consent_at AS timestamptz[]), CAST(:batch_id AS bigint[]),
-            CAST(:now AS timestamptz[]))
-  AS u(tenant_id, phone_e164, email, first_name, last_name, country, state, postcode, timezone,
-       tags, attributes, consent_source, consent_at, batch_id, now);
+SELECT :tenant_id, r.data ->> 'phone_e164', r.data ->> 'email', r.data ->> 'first_name',
+       r.data ->> 'last_name', coalesce(r.data ->> 'country', :default_country),
+       r.data ->> 'state', r.data ->> 'postcode', r.data ->> 'timezone',
+       coalesce(r.data -> 'tags', '[]'), coalesce(r.data -> 'attributes', '{}'),
+       coalesce(r.data ->> 'consent_source', :consent_source),
+       coalesce((r.data ->> 'consent_at')::timestamptz, :now),
+       :id, :now, :now
+FROM import_rows r
+WHERE r.import_batch_id = :id AND r.decision = 'create'
+ORDER BY r.row_number;
 
 -- One IMPORTED event per created or updated contact, for its timeline.
 -- name: insert_events [sqlite]
@@ -197,3 +235,6 @@ SELECT :tenant_id, contact_id, 'IMPORTED', :now,
        jsonb_build_object('import_id', import_batch_id, 'decision', decision, 'row', row_number), :now
 FROM import_rows
 WHERE import_batch_id = :id AND decision IN ('create', 'update');
+
+-- name: decision_counts
+SELECT decision, count(*) AS n FROM import_rows WHERE import_batch_id = :id GROUP BY decision;

@@ -10,13 +10,25 @@ FROM short_links WHERE token = :token;
 SELECT fallback_url FROM tenants WHERE id = :tenant_id;
 
 -- --- The hit writer (smsapp/hit_writer.py): one transaction per batch of hits ----------------
--- Lists are JSON arrays on SQLite (json_each) and arrays on PostgreSQL; the bulk statements take
--- one row's values on SQLite (executemany) and every row's values as arrays on PostgreSQL.
+-- Every round trip of a batch delays all the requests waiting for it, so a batch makes as few
+-- as each backend allows: on SQLite one read and one statement per table written (executemany);
+-- on PostgreSQL the locking read, the latest hits, and one statement for all the writes.
+-- Lists are JSON arrays on SQLite (json_each) and arrays on PostgreSQL.
 
--- The batch's links, each with its first human click so far and its message's send time. On
--- PostgreSQL this takes the links' row locks, in id order (two processes' batches never
--- deadlock), so that a link's hits are decided one batch after another across processes; on
--- SQLite the transaction already holds the only writer.
+-- The batch's links, each with its first human click so far, its message's send time and
+-- (SQLite) its latest stored hit, one index seek per link. On SQLite the transaction holds the
+-- only writer, so nothing can change between this read and the batch's writes.
+-- name: batch_links [sqlite]
+SELECT l.id, l.first_clicked_at, j.sent_at,
+       (SELECT max(h.at) FROM short_link_hits h WHERE h.short_link_id = l.id)
+         AS "last_hit_at [TIMESTAMPTZ]"
+FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
+WHERE l.id IN (SELECT value FROM json_each(:ids));
+
+-- On PostgreSQL the read takes the links' row locks, in id order (two processes' batches never
+-- deadlock), so that a link's hits are decided one batch after another across processes. The
+-- latest hits are read by the next statement: a statement's snapshot is taken when it starts,
+-- so one that waited here for another batch's locks would not see that batch's hits.
 -- name: batch_links [postgresql]
 SELECT l.id, l.first_clicked_at, j.sent_at
 FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
@@ -24,64 +36,54 @@ WHERE l.id = ANY(:ids)
 ORDER BY l.id
 FOR UPDATE OF l;
 
--- name: batch_links [sqlite]
-SELECT l.id, l.first_clicked_at, j.sent_at
-FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
-WHERE l.id IN (SELECT value FROM json_each(:ids));
-
--- Each link's latest stored hit (the burst rule), read after the locks above are held: on
--- PostgreSQL a statement's snapshot is taken when it starts, so this must be its own statement.
--- One index seek per link (short_link_hits_link_time).
 -- name: last_hits [postgresql]
 SELECT u.id, (SELECT max(h.at) FROM short_link_hits h WHERE h.short_link_id = u.id) AS at
 FROM unnest(CAST(:ids AS bigint[])) AS u(id);
 
--- name: last_hits [sqlite]
-SELECT u.value AS id,
-       (SELECT max(h.at) FROM short_link_hits h WHERE h.short_link_id = u.value) AS "at [TIMESTAMPTZ]"
-FROM json_each(:ids) u;
-
+-- SQLite writes a batch with three executemany statements: the hits, each link's counters
+-- (first_clicked_at only where it was empty), the CLICKED events of first human clicks.
 -- name: insert_hits [sqlite]
 INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
                              method, created_at)
 VALUES (:short_link_id, :tenant_id, :at, :is_bot, :reason, :user_agent, :ip_hash, :method, :at);
 
--- name: insert_hits [postgresql]
-INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
-                             method, created_at)
-SELECT u.short_link_id, u.tenant_id, u.at, u.is_bot, u.reason, u.user_agent, u.ip_hash, u.method,
-       u.at
-FROM unnest(CAST(:short_link_id AS bigint[]), CAST(:tenant_id AS bigint[]),
-            CAST(:at AS timestamptz[]), CAST(:is_bot AS boolean[]), CAST(:reason AS text[]),
-            CAST(:user_agent AS text[]), CAST(:ip_hash AS text[]), CAST(:method AS text[]))
-  AS u(short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash, method);
-
--- Each link's hits of the batch counted at once; first_clicked_at is set only where it was empty.
 -- name: count_hits [sqlite]
 UPDATE short_links
 SET clicks_total = clicks_total + :total, clicks_human = clicks_human + :human,
     first_clicked_at = coalesce(first_clicked_at, :first_human_at), updated_at = :last_at
 WHERE id = :id;
 
--- name: count_hits [postgresql]
-UPDATE short_links l
-SET clicks_total = l.clicks_total + u.total, clicks_human = l.clicks_human + u.human,
-    first_clicked_at = coalesce(l.first_clicked_at, u.first_human_at), updated_at = u.last_at
-FROM unnest(CAST(:id AS bigint[]), CAST(:total AS int[]), CAST(:human AS int[]),
-            CAST(:first_human_at AS timestamptz[]), CAST(:last_at AS timestamptz[]))
-  AS u(id, total, human, first_human_at, last_at)
-WHERE l.id = u.id;
-
 -- name: insert_clicked [sqlite]
 INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
 VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, 'CLICKED', :at, :data, :at);
 
--- name: insert_clicked [postgresql]
-INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
-SELECT u.tenant_id, u.campaign_id, u.contact_id, u.send_job_id, 'CLICKED', u.at, u.data::jsonb, u.at
-FROM unnest(CAST(:tenant_id AS bigint[]), CAST(:campaign_id AS bigint[]),
+-- PostgreSQL writes a batch with one statement (each column of each part as an array).
+-- name: write_batch [postgresql]
+WITH hits AS (
+  INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
+                               method, created_at)
+  SELECT u.short_link_id, u.tenant_id, u.at, u.is_bot, u.reason, u.user_agent, u.ip_hash,
+         u.method, u.at
+  FROM unnest(CAST(:short_link_id AS bigint[]), CAST(:tenant_id AS bigint[]),
+              CAST(:at AS timestamptz[]), CAST(:is_bot AS boolean[]), CAST(:reason AS text[]),
+              CAST(:user_agent AS text[]), CAST(:ip_hash AS text[]), CAST(:method AS text[]))
+    AS u(short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash, method)
+), counts AS (
+  UPDATE short_links l
+  SET clicks_total = l.clicks_total + u.total, clicks_human = l.clicks_human + u.human,
+      first_clicked_at = coalesce(l.first_clicked_at, u.first_human_at), updated_at = u.last_at
+  FROM unnest(CAST(:id AS bigint[]), CAST(:total AS int[]), CAST(:human AS int[]),
+              CAST(:first_human_at AS timestamptz[]), CAST(:last_at AS timestamptz[]))
+    AS u(id, total, human, first_human_at, last_at)
+  WHERE l.id = u.id
+)
+INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data,
+                    created_at)
+SELECT u.tenant_id, u.campaign_id, u.contact_id, u.send_job_id, 'CLICKED', u.at, u.data::jsonb,
+       u.at
+FROM unnest(CAST(:event_tenant_id AS bigint[]), CAST(:campaign_id AS bigint[]),
             CAST(:contact_id AS bigint[]), CAST(:send_job_id AS bigint[]),
-            CAST(:at AS timestamptz[]), CAST(:data AS text[]))
+            CAST(:event_at AS timestamptz[]), CAST(:data AS text[]))
   AS u(tenant_id, campaign_id, contact_id, send_job_id, at, data);
 
 -- Tenants with a short host of their own (smsapp/short_host.py reads them every few seconds).

@@ -15,7 +15,7 @@ WHERE u.token = :token;
 UPDATE unsubscribe_tokens SET used_at = :now WHERE id = :id AND used_at IS NULL;
 
 -- name: cancel_queued_jobs
-UPDATE send_jobs SET status = 'cancelled', reason = 'opted_out', updated_at = :now
+UPDATE send_jobs SET status = 'cancelled', reason = 'opt_out', updated_at = :now
 WHERE tenant_id = :tenant_id AND contact_id = :contact_id AND status = 'queued'
 RETURNING id, campaign_id;
 

@@ -10,6 +10,7 @@ from smsapp.routes import admin, contacts, dnc, health, import_pages, login, me,
 from smsapp.routes import campaign_pages as campaign_page_routes
 from smsapp.routes import campaigns as campaign_routes
 from smsapp.routes import imports as import_routes
+from smsapp.routes import inbox as inbox_routes
 from smsapp.routes import messages as message_routes
 from smsapp.routes import numbers as number_routes
 from smsapp.routes import short_links as short_link_routes
@@ -17,6 +18,7 @@ from smsapp.routes import template_pages as template_page_routes
 from smsapp.routes import tenant_settings as settings_routes
 from smsapp.routes import test_send as test_send_routes
 from smsapp.routes import unsubscribe as unsubscribe_routes
+from smsapp.routes import webhooks as webhook_routes
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -44,5 +46,7 @@ def all_routes() -> list[RouteSpec | StaticSpec]:
         *settings_routes.routes,
         *number_routes.routes,
         *short_link_routes.routes,
+        *webhook_routes.routes,
         *unsubscribe_routes.routes,
+        *inbox_routes.routes,
     ]

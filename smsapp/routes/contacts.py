@@ -16,6 +16,7 @@ from smsapp.contacts import (
     Search,
     changed_fields,
     contact_json,
+    contact_page_timeline,
     contact_timeline,
     create_contact,
     erase_contact,
@@ -314,7 +315,7 @@ async def _contact_page(
     error: str | None = None,
     status: int = 200,
 ) -> web.Response:
-    events = await contact_timeline(
+    events = await contact_page_timeline(
         request.app[DB], tenant_id=row["tenant_id"], contact_id=row["id"]
     )
     return await render(

@@ -6,7 +6,15 @@ status callback signed like Standard Webhooks. The send loop collects those with
 and POSTs them to our own /webhooks/sandbox/status, as a real provider would.
 
 State is per process: with several processes, set SANDBOX_WEBHOOK_SECRET so that any of them
-can verify a callback another one produced.
+can verify a callback another one produced. The setting may hold several space-separated
+secrets (rotation): the first signs, all verify.
+
+Inbound messages are simulated too: `receive` queues a signed callback to our
+/webhooks/sandbox/inbound, handed out by `due_callbacks` like the status ones, and
+`inbound_callback` makes one at once (tests, the demo). The JSON it posts:
+    {"type": "message.inbound", "message_id", "from", "to", "body", "timestamp"}
+A callback our server did not take (a 5xx or no answer) can be handed back with `redeliver`,
+to be signed afresh and handed out again later, as a real provider retries.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import re
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from smsapp.clock import Clock
@@ -57,8 +65,10 @@ class SignedCallback:
     headers: dict[str, str]
     body: bytes
     message_id: str
-    reference: str
-    status: str
+    reference: str  # our attempt id; "" for an inbound message
+    status: str  # the message status; "inbound" for an inbound message
+    kind: str = "status"  # "status" or "inbound"
+    attempt: int = 1  # 1 the first time it is handed out, then 2, 3, … on redelivery
 
 
 @dataclass
@@ -87,7 +97,9 @@ class SandboxProvider:
         self.clock = clock
         self.public_base_url = public_base_url
         # Exposed so the webhook verifier checks with the same secret.
-        self.webhook_secret = webhook_secret or generate_standard_secret()
+        # Several space-separated secrets (a rotation): the first one signs.
+        configured = (webhook_secret or "").split()
+        self.webhook_secret = configured[0] if configured else generate_standard_secret()
         self.latency = latency
         self.failure_rate = failure_rate
         self.rng = rng or random.Random()
@@ -95,6 +107,8 @@ class SandboxProvider:
         self._messages: dict[str, SandboxMessage] = {}
         self._order: deque[str] = deque()  # ids, oldest first, for pruning and `find`
         self._pending: list[tuple[datetime, int, SandboxMessage]] = []  # heap by due time
+        # Inbound callbacks and redeliveries, a heap by due time; signed when handed out.
+        self._later: list[tuple[datetime, int, SignedCallback]] = []
         self._sequence = itertools.count()
         self._script: deque[_Scripted] = deque()
 
@@ -147,12 +161,76 @@ class SandboxProvider:
         return None
 
     def due_callbacks(self, now: datetime) -> list[SignedCallback]:
-        """The status callbacks whose time has come, each handed out once, oldest first."""
-        callbacks = []
+        """The callbacks whose time has come (status, inbound, redeliveries), each handed out
+        once, oldest first."""
+        due: list[tuple[datetime, int, SignedCallback]] = []
         while self._pending and self._pending[0][0] <= now:
-            _, _, message = heapq.heappop(self._pending)
-            callbacks.append(self._callback(message, now))
-        return callbacks
+            at, order, message = heapq.heappop(self._pending)
+            due.append((at, order, self._callback(message, now)))
+        while self._later and self._later[0][0] <= now:
+            at, order, callback = heapq.heappop(self._later)
+            due.append((at, order, self._resigned(callback, now)))
+        due.sort(key=lambda item: (item[0], item[1]))
+        return [callback for _, _, callback in due]
+
+    def receive(self, *, from_: str, to: str, body: str, delay: timedelta = timedelta(0)) -> str:
+        """Simulate a person texting `body` from `from_` to our number `to`: a signed inbound
+        callback is handed out by `due_callbacks` once `delay` has passed. Answers its id."""
+        now = self.clock.now()
+        callback = self._inbound(from_=from_, to=to, body=body, at=now + delay, now=now)
+        heapq.heappush(self._later, (now + delay, next(self._sequence), callback))
+        return callback.message_id
+
+    def inbound_callback(
+        self, *, from_: str, to: str, body: str, now: datetime | None = None
+    ) -> SignedCallback:
+        """A signed inbound callback, at once (not queued)."""
+        at = now or self.clock.now()
+        return self._inbound(from_=from_, to=to, body=body, at=at, now=at)
+
+    def redeliver(self, callback: SignedCallback, at: datetime) -> None:
+        """Hand `callback` out again at `at`, signed afresh then (same webhook-id, so our
+        server recognises a delivery it did take after all as a replay)."""
+        retry = replace(callback, attempt=callback.attempt + 1)
+        heapq.heappush(self._later, (at, next(self._sequence), retry))
+
+    def _inbound(
+        self, *, from_: str, to: str, body: str, at: datetime, now: datetime
+    ) -> SignedCallback:
+        message_id = "SM" + uuid.uuid4().hex
+        payload = {
+            "type": "message.inbound",
+            "message_id": message_id,
+            "from": from_,
+            "to": to,
+            "body": body,
+            "timestamp": at.isoformat(),
+        }
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        webhook_id = f"msg_{message_id}_inbound"
+        url = f"{self.public_base_url.rstrip('/')}/webhooks/{self.name}/inbound"
+        return SignedCallback(
+            url=url,
+            headers=self._signed_headers(webhook_id, raw, now),
+            body=raw,
+            message_id=message_id,
+            reference="",
+            status="inbound",
+            kind="inbound",
+        )
+
+    def _resigned(self, callback: SignedCallback, now: datetime) -> SignedCallback:
+        webhook_id = callback.headers["webhook-id"]
+        return replace(callback, headers=self._signed_headers(webhook_id, callback.body, now))
+
+    def _signed_headers(self, webhook_id: str, body: bytes, now: datetime) -> dict[str, str]:
+        timestamp = int(now.timestamp())
+        return {
+            "Content-Type": "application/json",
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign_standard(self.webhook_secret, webhook_id, timestamp, body),
+        }
 
     def _callback(self, message: SandboxMessage, now: datetime) -> SignedCallback:
         message.status = message.final_status
@@ -170,16 +248,9 @@ class SandboxProvider:
         body = json.dumps(payload, separators=(",", ":")).encode()
         # Stable per (message, status), so a redelivered callback is recognised as a replay.
         webhook_id = f"msg_{message.id}_{message.status}"
-        timestamp = int(now.timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign_standard(self.webhook_secret, webhook_id, timestamp, body),
-        }
         return SignedCallback(
             url=message.callback_url,
-            headers=headers,
+            headers=self._signed_headers(webhook_id, body, now),
             body=body,
             message_id=message.id,
             reference=message.outgoing.reference,

@@ -1,0 +1,55 @@
+-- Inbound messages (pack §10): routing, the contact, attribution and the opt-out effects.
+
+-- The inbound `To` names exactly one tenant (sending_numbers.phone_e164 is unique). An
+-- inactive number still routes: a STOP sent to a retired number is honoured all the same.
+-- name: route
+SELECT n.id AS sending_number_id, n.tenant_id, n.phone_e164, t.name AS tenant_name,
+       t.default_country, t.optout_keywords
+FROM sending_numbers n JOIN tenants t ON t.id = n.tenant_id
+WHERE n.phone_e164 = :to_number;
+
+-- name: on_dnc
+SELECT 1 AS on_list FROM do_not_contact WHERE tenant_id = :tenant_id AND phone_e164 = :phone_e164;
+
+-- A person we never imported: created without consent, so the contact never enters a
+-- campaign (the segment takes consented contacts only). Answers nothing when one exists.
+-- name: insert_contact
+INSERT INTO contacts (tenant_id, phone_e164, country, consent_source, consent_at, created_at, updated_at)
+VALUES (:tenant_id, :phone_e164, :country, NULL, NULL, :now, :now)
+ON CONFLICT (tenant_id, phone_e164) DO NOTHING
+RETURNING id;
+
+-- name: contact_by_phone
+SELECT id FROM contacts WHERE tenant_id = :tenant_id AND phone_e164 = :phone_e164;
+
+-- Pack §12: an inbound message is attributed to the most recent campaign message sent to
+-- the contact within the window (7 days). Served by send_jobs_contact (tenant, contact, sent_at).
+-- name: attributed_campaign
+SELECT campaign_id FROM send_jobs
+WHERE tenant_id = :tenant_id AND contact_id = :contact_id AND sent_at >= :since
+ORDER BY sent_at DESC, id DESC
+LIMIT 1;
+
+-- name: insert_message
+INSERT INTO inbound_messages (tenant_id, contact_id, campaign_id, sending_number_id,
+                              webhook_event_id, from_e164, to_number, body, classification,
+                              provider_message_id, received_at, created_at)
+VALUES (:tenant_id, :contact_id, :campaign_id, :sending_number_id, :webhook_event_id,
+        :from_e164, :to_number, :body, :classification, :provider_message_id, :now, :now)
+RETURNING id;
+
+-- name: cancel_queued_jobs
+UPDATE send_jobs SET status = 'cancelled', reason = 'opt_out', updated_at = :now
+WHERE tenant_id = :tenant_id AND contact_id = :contact_id AND status = 'queued'
+RETURNING id, campaign_id;
+
+-- Never more than one opt-out confirmation per number per tenant in 24 hours; served by
+-- outbox_recipient (tenant_id, to_e164, purpose, created_at).
+-- name: recent_confirmation
+SELECT id FROM outbox
+WHERE tenant_id = :tenant_id AND to_e164 = :to_e164 AND purpose = :purpose AND created_at > :since
+LIMIT 1;
+
+-- name: insert_event
+INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
+VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, :type, :now, :data, :now);

@@ -1,0 +1,74 @@
+"""Webhook replay protection (pack §11) and the webhook counters.
+
+Every authenticated webhook is first claimed in `webhook_events`, unique on (provider,
+provider_event_id), inside the transaction that applies it: a duplicate finds the key taken
+and changes nothing. Rejected requests write nothing; they are counted in `WebhookCounters`
+(kept in the app under `WEBHOOK_COUNTERS`, for /metrics) and logged.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import web
+
+from smsapp.db import Executor
+
+Provider = Literal["sandbox", "twilio"]
+Kind = Literal["status", "inbound"]
+MAX_EVENT_ID = 200
+
+
+class Duplicate(Exception):
+    """Raised inside a webhook's transaction when its event was handled before: the
+    transaction rolls back, so a duplicate changes nothing."""
+
+
+@dataclass
+class WebhookCounters:
+    """In-process counts since start: requests refused (by provider and reason) and requests
+    handled (by provider, kind and outcome, `duplicate` included)."""
+
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    handled: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    def reject(self, provider: str, reason: str) -> None:
+        self.rejected[(provider, reason)] += 1
+
+    def handle(self, provider: str, kind: str, outcome: str) -> None:
+        self.handled[(provider, kind, outcome)] += 1
+
+
+WEBHOOK_COUNTERS = web.AppKey("webhook_counters", WebhookCounters)
+
+
+async def claim(
+    tx: Executor,
+    *,
+    provider: Provider,
+    event_id: str,
+    kind: Kind,
+    payload: dict[str, Any],
+    now: datetime,
+    outcome: str | None = None,
+) -> int:
+    """Record the event (its id), or raise Duplicate when it was recorded before."""
+    new_id = await tx.val(
+        "webhook_events.insert",
+        provider=provider,
+        provider_event_id=event_id[:MAX_EVENT_ID],
+        kind=kind,
+        payload=payload,
+        outcome=outcome,
+        now=now,
+    )
+    if new_id is None:
+        raise Duplicate(event_id)
+    return int(new_id)
+
+
+async def set_outcome(tx: Executor, event_id: int, outcome: str) -> None:
+    await tx.run("webhook_events.set_outcome", id=event_id, outcome=outcome)
