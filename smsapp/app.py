@@ -16,10 +16,11 @@ from smsapp.clock import Clock, SystemClock
 from smsapp.config import Settings
 from smsapp.db import open_database
 from smsapp.engine.outbox_dispatcher import dispatch_due
-from smsapp.engine.providers import make_provider
+from smsapp.engine.providers import SandboxProvider, make_provider
+from smsapp.engine.sandbox_pump import post_due_sandbox_callbacks
 from smsapp.engine.sender import Sender, SenderConfig
 from smsapp.hit_writer import hit_writer
-from smsapp.keys import CLOCK, DB, LINK_CACHE, PROVIDER, SENDER, SETTINGS
+from smsapp.keys import CLOCK, DB, HTTP, LINK_CACHE, PROVIDER, SENDER, SETTINGS
 from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
@@ -71,6 +72,7 @@ def create_app(
 
     async def sms_provider(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
+            app[HTTP] = session
             app[PROVIDER] = make_provider(settings, session, app[CLOCK])
             yield
 
@@ -80,7 +82,10 @@ def create_app(
         db, clock, provider = app[DB], app[CLOCK], app[PROVIDER]
 
         async def fast_lane() -> int:
-            return await dispatch_due(db, clock, settings, provider)
+            sent = await dispatch_due(db, clock, settings, provider)
+            if isinstance(provider, SandboxProvider):  # it "calls back" as a provider would
+                await post_due_sandbox_callbacks(app[HTTP], provider, clock.now())
+            return sent
 
         config = SenderConfig(lease=timedelta(seconds=settings.send_lease_seconds))
         sender = Sender(db, clock, provider, config=config, fast_lane=fast_lane)

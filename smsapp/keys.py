@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
 
 from smsapp.clock import Clock
@@ -22,5 +23,6 @@ DB = web.AppKey("db", Database)
 PROVIDER = web.AppKey("provider", Provider)
 LINK_CACHE = web.AppKey("link_cache", LinkCache)  # the redirect's token → link cache
 ROUTE_ACCESS: web.AppKey[RouteAccessTable] = web.AppKey("route_access")
+HTTP = web.AppKey("http", aiohttp.ClientSession)  # outgoing HTTP (provider, callbacks)
 SENDER: web.AppKey[Sender] = web.AppKey("sender")  # the send loop (absent in tests)
 SESSION_TOKEN = web.RequestKey("session_token", str)

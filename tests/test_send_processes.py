@@ -205,3 +205,40 @@ async def _gt(value: int, bound: int) -> bool:
 
 async def _zero(count: Any) -> bool:
     return int(await count) == 0
+
+
+async def test_the_demo_sends_through_the_sandbox_and_hears_back_delivered(
+    db: Database, settings: Settings, database_url: DatabaseUrl, tmp_path: Path
+) -> None:
+    """The built-in sandbox end to end: sent by the loop, then its signed status callbacks
+    come back to our own webhook and settle every job (delivered, or failed as carriers
+    sometimes do)."""
+    contacts = 20
+    _, campaign_id = await prepared_campaign(db, settings, contacts)
+    await db.run(Sql("UPDATE sending_numbers SET provider = 'sandbox'"))
+    port = free_port()
+    env = clean_environment(
+        DATABASE_URL=database_url.url,
+        SMSAPP_DATA_DIR=str(tmp_path / "data"),
+        SMSAPP_SECRET_KEY="test-secret-key-0123456789abcdef0123456789",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+    )
+    server = Server(tmp_path, port, env)
+    try:
+        await healthy(server)
+
+        async def all_settled() -> bool:  # the sandbox fails a few, as carriers do
+            n = await db.val(Sql("SELECT count(*) FROM send_jobs WHERE campaign_id = :c AND "
+                                 "status IN ('delivered', 'undelivered', 'failed')"),
+                             c=campaign_id)  # fmt: skip
+            return int(n) == contacts
+
+        await until("every job to hear back", all_settled, server)
+    finally:
+        server.stop()
+    rows = await db.all(Sql("SELECT type, count(*) AS n FROM events WHERE campaign_id = :c "
+                            "GROUP BY type"), c=campaign_id)  # fmt: skip
+    events = {r["type"]: r["n"] for r in rows}
+    assert events.pop("QUEUED") == events.pop("SENT") == contacts
+    assert set(events) <= {"DELIVERED", "UNDELIVERED", "FAILED"}
+    assert sum(events.values()) == contacts and events.get("DELIVERED", 0) > 0

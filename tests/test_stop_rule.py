@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
+from yarl import URL
 
 from smsapp.budget_settings import set_budget
 from smsapp.clock import ManualClock
@@ -19,6 +21,7 @@ from smsapp.db.stop_lock import STOP_LOCK_CLASS
 from smsapp.dnc import add_to_dnc
 from smsapp.engine.providers import Accepted, Outgoing, SandboxProvider
 from smsapp.engine.sender import Attempt, Outcome, Sender
+from smsapp.keys import DB, PROVIDER
 from smsapp.tenant_settings import pause_tenant
 from tests.support_sending import OPEN, scenario, sender
 
@@ -168,3 +171,59 @@ async def test_two_senders_never_overshoot_the_budget_nor_send_a_job_twice(
         {"status": "queued", "held_by": "budget", "n": 35},
         {"status": "sent", "held_by": None, "n": 25},
     ]
+
+
+async def test_no_message_leaves_for_a_number_after_its_stop_webhook_answered(
+    client: TestClient[Any, Any], clock: ManualClock, settings: Settings
+) -> None:
+    """Issue 8: a STOP texted while the campaign is sending to that person. The webhook answers
+    only after the calls already checked have started; after it has answered, no provider
+    request for that number starts — neither in the batch in flight nor in later rounds."""
+    db = client.app[DB]
+    inbound_provider = client.app[PROVIDER]
+    assert isinstance(inbound_provider, SandboxProvider)
+    s = await scenario(db, clock, settings, contacts=6)
+    phones_in_order = [r["phone_e164"] for r in await db.all(
+        Sql("SELECT phone_e164 FROM contacts ORDER BY id"))]  # fmt: skip
+    log: list[tuple[str, str]] = []
+    loop = HeldSender(db, clock, RecordingProvider(SandboxProvider(clock), log))
+    loop.config = type(loop.config)(batch_size=3)
+
+    async def stop_texted_by(phone: str) -> None:
+        callback = inbound_provider.inbound_callback(from_=phone, to="+61400000000", body="Stop")
+        response = await client.post(
+            URL(callback.url).path, data=callback.body, headers=callback.headers
+        )
+        assert response.status == 200, await response.text()
+        log.append(("answered", phone))
+
+    in_flight, later = phones_in_order[1], phones_in_order[4]
+    batch = asyncio.create_task(loop.run_once())
+    await asyncio.wait_for(loop.claimed.wait(), WAIT_LIMIT_SECONDS)
+    stops = [asyncio.create_task(stop_texted_by(p)) for p in (in_flight, later)]
+    await until(lambda: a_stop_is_waiting(db, s.tenant_id))
+    loop.go.set()
+    await batch
+    await asyncio.gather(*stops)
+    for _ in range(3):
+        clock.advance(minutes=1)
+        await loop.run_once()
+
+    for phone in (in_flight, later):
+        answered = log.index(("answered", phone))
+        assert ("call", phone) not in log[answered:], log
+    assert ("call", later) not in log  # it was never started
+    sent = {to for kind, to in log if kind == "call"}
+    assert sent == set(phones_in_order) - {later}
+    dnc = {r["phone_e164"] for r in await db.all(Sql("SELECT phone_e164 FROM do_not_contact"))}
+    assert dnc == {in_flight, later}
+
+
+async def test_a_transaction_may_take_its_stop_lock_twice(db: Database) -> None:
+    async def twice() -> None:
+        async with db.transaction() as tx:
+            await tx.stop_lock(1)
+            await tx.stop_lock(1)  # e.g. a STOP handler, then add_to_dnc
+
+    await asyncio.wait_for(twice(), WAIT_LIMIT_SECONDS)
+    await asyncio.wait_for(twice(), WAIT_LIMIT_SECONDS)  # and it was released

@@ -173,6 +173,7 @@ class _Conn:
         self._conn = conn
         self._locks = locks  # set in a write transaction
         self._releases = releases  # stop locks to release when the transaction ends
+        self._stop_locked: set[int] = set()  # tenants whose stop lock this transaction holds
 
     async def all(self, query: Query, /, **params: Any) -> list[Row]:
         # execute_fetchall is one trip to the connection's thread; execute + fetch + close
@@ -210,8 +211,11 @@ class _Conn:
     async def stop_lock(self, tenant_id: int) -> None:
         if self._locks is None or self._releases is None:
             raise RuntimeError("stop_lock is taken inside a transaction")
+        if tenant_id in self._stop_locked:  # re-entrant, as PostgreSQL's advisory locks are
+            return
         lock = self._locks[tenant_id]
         await lock.acquire_exclusive()
+        self._stop_locked.add(tenant_id)
         self._releases.append(lock.release_exclusive)
 
     async def _stop_lock_shared(self, tenant_id: int) -> ReadWriteLock:
