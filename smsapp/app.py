@@ -13,6 +13,7 @@ from smsapp.background import background_tasks
 from smsapp.clock import Clock, SystemClock
 from smsapp.config import Settings
 from smsapp.db import open_database
+from smsapp.engine.delivery_status import STATUS_WRITER, StatusWriter
 from smsapp.engine.providers import make_provider
 from smsapp.hit_writer import hit_writer
 from smsapp.keys import CLOCK, DB, LINK_CACHE, PROVIDER, SETTINGS
@@ -54,6 +55,7 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[LINK_CACHE] = LinkCache()
     app[WEBHOOK_COUNTERS] = WebhookCounters()  # refused and handled webhooks, for /metrics
+    app[STATUS_WRITER] = StatusWriter()  # group commit of status callbacks
     setup_templates(app)
     register_routes(app, all_routes())
     check_route_table(app)

@@ -35,4 +35,69 @@ RETURNING id, tenant_id, campaign_id, contact_id, provider_message_id;
 
 -- name: insert_event
 INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
+VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, :type, :now, :data, :now)
+RETURNING id;
+
+-- The status writer's batches (one transaction for many callbacks) ------------------------
+
+-- The jobs a batch names, by reference or provider id; PostgreSQL locks them in id order, so
+-- the batch plans from their exact status (SQLite: the single writer is enough).
+-- name: batch_jobs [sqlite]
+SELECT id, tenant_id, campaign_id, contact_id, status, attempt_id, provider_message_id
+FROM send_jobs WHERE attempt_id IN (SELECT value FROM json_each(:refs))
+UNION
+SELECT id, tenant_id, campaign_id, contact_id, status, attempt_id, provider_message_id
+FROM send_jobs WHERE provider_message_id IN (SELECT value FROM json_each(:provider_message_ids))
+ORDER BY id;
+
+-- name: batch_jobs [postgresql]
+SELECT id, tenant_id, campaign_id, contact_id, status, attempt_id, provider_message_id
+FROM send_jobs
+WHERE attempt_id = ANY(:refs) OR provider_message_id = ANY(:provider_message_ids)
+ORDER BY id
+FOR UPDATE;
+
+-- name: batch_outbox [sqlite]
+SELECT attempt_id FROM outbox WHERE attempt_id IN (SELECT value FROM json_each(:refs));
+
+-- name: batch_outbox [postgresql]
+SELECT attempt_id FROM outbox WHERE attempt_id = ANY(:refs);
+
+-- Rows: {"id", "current", "status", "provider_message_id", "error_code", "now"} (bulk).
+-- name: advance_jobs [sqlite]
+UPDATE send_jobs
+SET status = :status,
+    provider_message_id = COALESCE(provider_message_id, :provider_message_id),
+    sent_at = COALESCE(sent_at, :now),
+    delivered_at = CASE WHEN :status = 'delivered' THEN :now ELSE delivered_at END,
+    error_code = COALESCE(:error_code, error_code),
+    updated_at = :now
+WHERE id = :id AND status = :current;
+
+-- name: advance_jobs [postgresql]
+UPDATE send_jobs j
+SET status = u.status,
+    provider_message_id = COALESCE(j.provider_message_id, u.provider_message_id),
+    sent_at = COALESCE(j.sent_at, u.now),
+    delivered_at = CASE WHEN u.status = 'delivered' THEN u.now ELSE j.delivered_at END,
+    error_code = COALESCE(u.error_code, j.error_code),
+    updated_at = u.now
+FROM unnest(CAST(:id AS bigint[]), CAST(:current AS text[]), CAST(:status AS text[]),
+            CAST(:provider_message_id AS text[]), CAST(:error_code AS text[]),
+            CAST(:now AS timestamptz[]))
+  AS u(id, current, status, provider_message_id, error_code, now)
+WHERE j.id = u.id AND j.status = u.current;
+
+-- Rows: {"tenant_id", "campaign_id", "contact_id", "send_job_id", "type", "data" (JSON text),
+-- "now"} (bulk).
+-- name: insert_events [sqlite]
+INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
 VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, :type, :now, :data, :now);
+
+-- name: insert_events [postgresql]
+INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
+SELECT u.tenant_id, u.campaign_id, u.contact_id, u.send_job_id, u.type, u.now, CAST(u.data AS JSONB), u.now
+FROM unnest(CAST(:tenant_id AS bigint[]), CAST(:campaign_id AS bigint[]),
+            CAST(:contact_id AS bigint[]), CAST(:send_job_id AS bigint[]), CAST(:type AS text[]),
+            CAST(:data AS text[]), CAST(:now AS timestamptz[]))
+  AS u(tenant_id, campaign_id, contact_id, send_job_id, type, data, now);
