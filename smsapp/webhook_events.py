@@ -117,6 +117,7 @@ async def claim_many(
 
 
 async def set_outcomes(tx: Executor, outcomes: Mapping[int, str]) -> None:
+    """Many outcomes at once, SQLite only (PostgreSQL's batch writes them in its one write)."""
     await tx.bulk(
         "webhook_events.set_outcomes", [{"id": i, "outcome": o} for i, o in outcomes.items()]
     )

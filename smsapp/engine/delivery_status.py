@@ -230,16 +230,37 @@ async def record_batch(
             outcomes[i] = _plan_callback(plan, callback, events, now)
             plans[job["id"]] = plan
         moved = [p for p in plans.values() if p.moved]
-        changed = await tx.bulk("delivery_status.advance_jobs", [
+        job_rows = [
             {"id": p.job["id"], "current": p.current, "status": p.status,
              "provider_message_id": p.provider_message_id, "error_code": p.error_code, "now": now}
             for p in moved
-        ])  # fmt: skip
+        ]  # fmt: skip
+        settled = {event_id: outcomes[i] for i, event_id in event_ids.items()}
+        if tx.dialect == "postgresql":
+            changed = await tx.val(
+                "delivery_status.write_batch",
+                now=now,
+                **_columns(job_rows, ("id", "current", "status", "provider_message_id",
+                                      "error_code")),
+                **_columns(events, ("tenant_id", "campaign_id", "contact_id", "send_job_id",
+                                    "type", "data"), prefix="event_"),
+                outcome_id=list(settled),
+                outcome=list(settled.values()),
+            )  # fmt: skip
+        else:
+            changed = await tx.bulk("delivery_status.advance_jobs", job_rows)
+            await tx.bulk("delivery_status.insert_events", events)
+            await set_outcomes(tx, settled)
         if changed != len(moved):  # cannot happen: the jobs were read under the lock
             raise RuntimeError(f"status batch: {len(moved) - changed} jobs moved meanwhile")
-        await tx.bulk("delivery_status.insert_events", events)
-        await set_outcomes(tx, {event_id: outcomes[i] for i, event_id in event_ids.items()})
     return outcomes
+
+
+def _columns(
+    rows: Sequence[dict[str, Any]], names: Sequence[str], prefix: str = ""
+) -> dict[str, list[Any]]:
+    """Rows as one list per column, for PostgreSQL's unnest."""
+    return {prefix + name: [row[name] for row in rows] for name in names}
 
 
 def _plan_callback(

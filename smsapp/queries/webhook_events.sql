@@ -33,11 +33,7 @@ ORDER BY u.n
 ON CONFLICT (provider, provider_event_id) DO NOTHING
 RETURNING id, provider, provider_event_id;
 
--- Rows: {"id", "outcome"} (bulk).
+-- Rows: {"id", "outcome"} (executemany; PostgreSQL writes outcomes in
+-- delivery_status.write_batch).
 -- name: set_outcomes [sqlite]
 UPDATE webhook_events SET outcome = :outcome WHERE id = :id;
-
--- name: set_outcomes [postgresql]
-UPDATE webhook_events w SET outcome = u.outcome
-FROM unnest(CAST(:id AS bigint[]), CAST(:outcome AS text[])) AS u(id, outcome)
-WHERE w.id = u.id;
