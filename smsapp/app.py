@@ -15,6 +15,7 @@ from smsapp.background import background_tasks
 from smsapp.clock import Clock, SystemClock
 from smsapp.config import Settings
 from smsapp.db import open_database
+from smsapp.engine.delivery_status import STATUS_WRITER, StatusWriter
 from smsapp.engine.outbox_dispatcher import dispatch_due
 from smsapp.engine.providers import SandboxProvider, make_provider
 from smsapp.engine.sandbox_pump import post_due_sandbox_callbacks
@@ -61,6 +62,7 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[LINK_CACHE] = LinkCache()
     app[WEBHOOK_COUNTERS] = WebhookCounters()  # refused and handled webhooks, for /metrics
+    app[STATUS_WRITER] = StatusWriter()  # group commit of status callbacks
     setup_templates(app)
     register_routes(app, all_routes())
     check_route_table(app)

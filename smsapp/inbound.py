@@ -41,7 +41,7 @@ from smsapp.fields import E164
 from smsapp.optout_matrix import Classification, classify
 from smsapp.outbox import Purpose, enqueue_sms
 from smsapp.phones import normalise_phone
-from smsapp.webhook_events import Duplicate, Provider, claim, set_outcome
+from smsapp.webhook_events import Duplicate, Provider, claim
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,15 @@ async def _receive(
 ) -> str:
     tenant_id: int = number["tenant_id"]
     phone = sender_number(message.from_number, number["default_country"])
-    on_dnc = phone is not None and (
-        await db.one("inbound.on_dnc", tenant_id=tenant_id, phone_e164=phone) is not None
-    )
-    classification: Classification = classify(message.body, number["optout_keywords"] or [], on_dnc)
+    # What the transaction needs to know of the sender, in one read beforehand: whether the
+    # number is on the list (opt-in or reply), its contact, and the campaign to attribute.
+    known: Row = {"on_dnc": False, "contact_id": None, "campaign_id": None}
+    if phone is not None:
+        found = await db.one("inbound.sender", tenant_id=tenant_id, phone_e164=phone,
+                             since=now - ATTRIBUTION_WINDOW)  # fmt: skip
+        known = found or known
+    keywords = number["optout_keywords"] or []
+    classification: Classification = classify(message.body, keywords, bool(known["on_dnc"]))
     body = message.body[:MAX_BODY]
     async with db.transaction() as tx:
         # The writes that take the tenant's stop lock come first in the transaction (the lock
@@ -152,17 +157,14 @@ async def _receive(
             removed = await remove_from_dnc(tx, tenant_id=tenant_id, phone_e164=phone)
             if removed is None:  # taken off the list meanwhile: nothing to restore
                 classification = "reply"
+        outcome = classification if phone is not None else "unusable_sender"
         event_id = await claim(tx, provider=message.provider, event_id=message.event_id,
-                               kind="inbound", payload=message.payload, now=now)  # fmt: skip
-        contact_id = campaign_id = None
-        if phone is not None:
+                               kind="inbound", payload=message.payload, now=now,
+                               outcome=outcome)  # fmt: skip
+        contact_id: int | None = known["contact_id"]
+        campaign_id: int | None = known["campaign_id"]
+        if phone is not None and contact_id is None:
             contact_id = await _contact(tx, tenant_id, phone, now)
-            campaign_id = await tx.val(
-                "inbound.attributed_campaign",
-                tenant_id=tenant_id,
-                contact_id=contact_id,
-                since=now - ATTRIBUTION_WINDOW,
-            )
         inbound_id = await tx.val(
             "inbound.insert_message",
             tenant_id=tenant_id,
@@ -179,8 +181,7 @@ async def _receive(
         )
         if phone is None or contact_id is None:
             log.warning("inbound message from an unusable number: recorded, no effect")
-            await set_outcome(tx, event_id, "unusable_sender")
-            return "unusable_sender"
+            return outcome
         effects = _Effects(tx, now, number, phone, contact_id, campaign_id, inbound_id, body)
         if classification == "opt_out":
             await effects.opt_out(newly_listed)
@@ -190,11 +191,11 @@ async def _receive(
             await effects.help()
         else:
             await effects.event("REPLIED")
-        await set_outcome(tx, event_id, classification)
-    return classification
+    return outcome
 
 
 async def _contact(tx: Executor, tenant_id: int, phone: str, now: datetime) -> int:
+    """The contact of `phone`, made without consent when there is none."""
     new_id = await tx.val("inbound.insert_contact", tenant_id=tenant_id, phone_e164=phone,
                           country=_region(phone), now=now)  # fmt: skip
     if new_id is not None:
@@ -223,7 +224,7 @@ class _Effects:
 
     async def event(self, event_type: str) -> None:
         """An event of the message itself, attributed to its campaign."""
-        await self.tx.run(
+        await self.tx.val(  # `val`: one trip to SQLite's writer thread (`run` takes two)
             "inbound.insert_event",
             tenant_id=self.tenant_id,
             campaign_id=self.campaign_id,
@@ -253,7 +254,7 @@ class _Effects:
         cancelled = await self.tx.all("inbound.cancel_queued_jobs", tenant_id=self.tenant_id,
                                       contact_id=self.contact_id, now=self.now)  # fmt: skip
         for job in cancelled:
-            await self.tx.run(
+            await self.tx.val(
                 "inbound.insert_event",
                 tenant_id=self.tenant_id,
                 campaign_id=job["campaign_id"],

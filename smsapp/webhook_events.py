@@ -9,13 +9,14 @@ and changes nothing. Rejected requests write nothing; they are counted in `Webho
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
 
-from smsapp.db import Executor
+from smsapp.db import Executor, json_dumps
 
 Provider = Literal["sandbox", "twilio"]
 Kind = Literal["status", "inbound"]
@@ -71,4 +72,52 @@ async def claim(
 
 
 async def set_outcome(tx: Executor, event_id: int, outcome: str) -> None:
-    await tx.run("webhook_events.set_outcome", id=event_id, outcome=outcome)
+    await tx.val("webhook_events.set_outcome", id=event_id, outcome=outcome)
+
+
+@dataclass(frozen=True)
+class EventKey:
+    provider: Provider
+    event_id: str
+    payload: dict[str, Any]
+
+
+async def claim_many(
+    tx: Executor, events: Sequence[EventKey], *, kind: Kind, now: datetime
+) -> list[int | None]:
+    """Record many events in one statement: for each, in the order given, its new row's id,
+    or None when it was recorded before (also by an earlier one of `events`)."""
+    keys = [(e.provider, e.event_id[:MAX_EVENT_ID]) for e in events]
+    # Inserted in key order: two batches sharing keys take their index locks in one order.
+    order = sorted(range(len(events)), key=lambda i: keys[i])
+    if tx.dialect == "postgresql":
+        rows = await tx.all(
+            "webhook_events.claim_many",
+            provider=[keys[i][0] for i in order],
+            event_id=[keys[i][1] for i in order],
+            payload=[json_dumps(events[i].payload) for i in order],
+            kind=kind,
+            now=now,
+        )
+    else:
+        rows = await tx.all(
+            "webhook_events.claim_many",
+            rows=[
+                {"provider": keys[i][0], "event_id": keys[i][1], "payload": events[i].payload}
+                for i in order
+            ],
+            kind=kind,
+            now=now,
+        )
+    new = {(r["provider"], r["provider_event_id"]): int(r["id"]) for r in rows}
+    claimed: list[int | None] = []
+    for key in keys:
+        claimed.append(new.pop(key, None))  # a key given twice: the first one has it
+    return claimed
+
+
+async def set_outcomes(tx: Executor, outcomes: Mapping[int, str]) -> None:
+    """Many outcomes at once, SQLite only (PostgreSQL's batch writes them in its one write)."""
+    await tx.bulk(
+        "webhook_events.set_outcomes", [{"id": i, "outcome": o} for i, o in outcomes.items()]
+    )

@@ -143,3 +143,32 @@ def test_it_runs_the_send_benchmark_draining_every_job_through_the_gates(
     assert set(report["statuses"]) == {"sent", "skipped"}
     assert report["sent"] == report["statuses"]["sent"] and report["messages_per_second"] > 0
     assert report["ceiling_per_second"] > 0
+
+
+@pytest.mark.parametrize("kind", ["status", "inbound"])
+def test_the_webhooks_benchmark_loses_no_callback(tmp_path: Path, kind: str) -> None:
+    """SQLite, tiny: both servers in their own processes, every signed callback answered 200
+    and found in the database afterwards."""
+    settings = load_settings({"SMSAPP_DATA_DIR": str(tmp_path)})
+    argv = ["--kind", kind, "--callbacks", "20", "--connections", "3"]
+    report = run_benchmark(settings, "webhooks", argv)
+    assert (report["benchmark"], report["backend"], report["kind"]) == ("webhooks", "sqlite", kind)
+    for side in ("ours", "ceiling"):
+        figure = report[side]
+        assert set(figure) == {"requests", "ok", "per_second", "p99_ms"}
+        assert figure["requests"] == figure["ok"] == 20
+        assert figure["per_second"] > 0
+    assert report["ratio"] > 0
+    assert report["recorded"]["webhook_events"] == 20
+    if kind == "status":
+        assert report["recorded"]["delivered_jobs"] == report["recorded"]["delivered_events"] == 20
+    else:
+        assert report["recorded"]["inbound_messages"] == 20
+        assert report["recorded"]["do_not_contact"] == 2
+    assert report["none_lost"] is True
+
+
+def test_it_refuses_bad_webhooks_benchmark_options(cli: Cli) -> None:
+    result = cli("bench", "webhooks", "--callbacks", "0")
+    assert result.code == 1
+    assert "--callbacks" in result.err

@@ -5,6 +5,7 @@ job."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from aiohttp.test_utils import unused_port
 from smsapp.clock import ManualClock
 from smsapp.config import DatabaseUrl, Settings
 from smsapp.db import Database, Row, Sql
-from smsapp.engine.delivery_status import StatusCallback, advance_job
+from smsapp.engine import delivery_status
+from smsapp.engine.delivery_status import StatusCallback, StatusWriter, advance_job, record_batch
 from smsapp.engine.providers import Outgoing, SandboxProvider
 from smsapp.engine.sandbox_pump import post_due_sandbox_callbacks, retry_delay
 from smsapp.engine.status_machine import transition
@@ -368,6 +370,103 @@ async def test_a_signed_callback_without_a_message_id_is_refused_as_malformed(
                                  {"AccountSid": TWILIO_SID, "MessageStatus": "sent"})  # fmt: skip
     assert response.status == 400
     assert await counts(db) == before
+
+
+# --- group commit ----------------------------------------------------------------------------
+
+
+def status(job: Job | None, status: str, event_id: str, sid: str = "SMb") -> StatusCallback:
+    return StatusCallback(provider="twilio", event_id=event_id,
+                          reference=job.attempt_id if job else "att_nobody",
+                          provider_message_id=sid, status=status, error_code=None,
+                          payload={"MessageStatus": status})  # fmt: skip
+
+
+async def test_a_batch_applies_its_callbacks_in_order_as_one_by_one_would(
+    client: Client, clock: ManualClock, make_tenant: TenantFactory
+) -> None:
+    db = client.app[DB]
+    tenant = await make_tenant("acme")
+    spring = await campaign(db, clock, tenant.id)
+    fresh = await job(db, clock, tenant.id, campaign_id=spring,
+                      contact_id=await contact(db, clock, tenant.id, "+61412000001"))  # fmt: skip
+    done = await job(db, clock, tenant.id, campaign_id=spring, status="delivered",
+                     provider_message_id="SMdone",
+                     contact_id=await contact(db, clock, tenant.id, "+61412000002"))  # fmt: skip
+    await twilio_post(client, f"/webhooks/twilio/status?ref={done.attempt_id}",
+                      twilio_status_params("SMdone", "failed"))  # recorded before  # fmt: skip
+    batch = [
+        status(fresh, "sent", "e1", "SMfresh"),
+        status(fresh, "queued", "e2", "SMfresh"),
+        status(fresh, "delivered", "e3", "SMfresh"),
+        status(fresh, "delivered", "e3", "SMfresh"),  # the same event twice in one batch
+        status(done, "sent", "e4", "SMdone"),
+        status(done, "failed", "SMdone:failed", "SMdone"),  # the one recorded before
+        status(None, "delivered", "e5", "SMnobody"),
+    ]
+
+    outcomes = await record_batch(db, clock, batch)
+
+    assert outcomes == [
+        "sent", "ignored", "delivered", "duplicate", "stale", "duplicate", "unknown_message",
+    ]  # fmt: skip
+    row = await job_row(db, fresh.id)
+    assert (row["status"], row["provider_message_id"], row["sent_at"], row["delivered_at"]) == (
+        "delivered", "SMfresh", clock.now(), clock.now(),
+    )  # fmt: skip
+    assert [(e["type"], e["data"]) for e in await job_events(db, fresh.id)] == [
+        ("SENT", {"provider_message_id": "SMfresh"}),
+        ("DELIVERED", {"provider_message_id": "SMfresh", "error_code": None}),
+    ]
+    assert (await job_row(db, done.id))["status"] == "delivered"
+    recorded = await db.all(Sql("SELECT provider_event_id, outcome FROM webhook_events "
+                                "ORDER BY provider_event_id"))  # fmt: skip
+    assert {r["provider_event_id"]: r["outcome"] for r in recorded} == {
+        "SMdone:failed": "stale", "e1": "sent", "e2": "ignored", "e3": "delivered",
+        "e4": "stale", "e5": "unknown_message",
+    }  # fmt: skip
+
+
+async def test_the_writer_answers_each_request_once_its_batch_has_committed(
+    client: Client, clock: ManualClock, make_tenant: TenantFactory
+) -> None:
+    db = client.app[DB]
+    tenant = await make_tenant("acme")
+    spring = await campaign(db, clock, tenant.id)
+    jobs = [
+        await job(db, clock, tenant.id, campaign_id=spring,
+                  contact_id=await contact(db, clock, tenant.id, f"+6141200{n:04d}"))
+        for n in range(30)
+    ]  # fmt: skip
+    writer = StatusWriter()
+
+    outcomes = await asyncio.gather(*(
+        writer.record(db, clock, status(j, "delivered", f"e{n}", f"SM{n}"))
+        for n, j in enumerate(jobs)
+    ))  # fmt: skip
+
+    assert outcomes == ["delivered"] * 30
+    delivered = await db.val(Sql("SELECT count(*) FROM send_jobs WHERE status = 'delivered'"))
+    assert delivered == 30
+    assert await db.val(Sql("SELECT count(*) FROM events WHERE type = 'SENT'")) == 30
+
+
+async def test_a_failed_batch_fails_its_requests_and_the_next_batch_goes_on(
+    client: Client, clock: ManualClock, make_tenant: TenantFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = client.app[DB]
+    sending = await new_job(client, clock, make_tenant, status="sending")
+    writer = StatusWriter()
+    real = delivery_status.record_batch
+
+    async def broken(*args: Any) -> list[str]:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(delivery_status, "record_batch", broken)
+    with pytest.raises(RuntimeError, match="database went away"):
+        await writer.record(db, clock, status(sending, "delivered", "e1"))
+    monkeypatch.setattr(delivery_status, "record_batch", real)
+    assert await writer.record(db, clock, status(sending, "delivered", "e1")) == "delivered"
 
 
 # --- the sandbox (Standard Webhooks) ---------------------------------------------------------

@@ -54,6 +54,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "GET /s/{token} with every hit recorded, under load, against a bare aiohttp 302",
             "smsapp.bench.redirect",
         ),
+        Benchmark(
+            "webhooks",
+            "signed Twilio status or inbound callbacks against a live app (--kind), against a "
+            "bare form-parsing handler; counts the rows after",
+            "smsapp.bench.webhooks",
+        ),
     ]
 }
 

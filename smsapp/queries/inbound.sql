@@ -8,8 +8,20 @@ SELECT n.id AS sending_number_id, n.tenant_id, n.phone_e164, t.name AS tenant_na
 FROM sending_numbers n JOIN tenants t ON t.id = n.tenant_id
 WHERE n.phone_e164 = :to_number;
 
--- name: on_dnc
-SELECT 1 AS on_list FROM do_not_contact WHERE tenant_id = :tenant_id AND phone_e164 = :phone_e164;
+-- The sender as the transaction needs it: on the tenant's list or not, its contact (NULL when
+-- there is none), and the campaign a message from it is attributed to (pack §12: the most
+-- recent campaign message sent to the contact within the window, 7 days; served by
+-- send_jobs_contact (tenant_id, contact_id, sent_at)).
+-- name: sender
+SELECT EXISTS (SELECT 1 FROM do_not_contact d
+               WHERE d.tenant_id = :tenant_id AND d.phone_e164 = :phone_e164) AS on_dnc,
+       c.id AS contact_id,
+       (SELECT j.campaign_id FROM send_jobs j
+        WHERE j.tenant_id = :tenant_id AND j.contact_id = c.id AND j.sent_at >= :since
+        ORDER BY j.sent_at DESC, j.id DESC
+        LIMIT 1) AS campaign_id
+FROM (SELECT 1 AS one) AS sender
+LEFT JOIN contacts c ON c.tenant_id = :tenant_id AND c.phone_e164 = :phone_e164;
 
 -- A person we never imported: created without consent, so the contact never enters a
 -- campaign (the segment takes consented contacts only). Answers nothing when one exists.
@@ -21,14 +33,6 @@ RETURNING id;
 
 -- name: contact_by_phone
 SELECT id FROM contacts WHERE tenant_id = :tenant_id AND phone_e164 = :phone_e164;
-
--- Pack §12: an inbound message is attributed to the most recent campaign message sent to
--- the contact within the window (7 days). Served by send_jobs_contact (tenant, contact, sent_at).
--- name: attributed_campaign
-SELECT campaign_id FROM send_jobs
-WHERE tenant_id = :tenant_id AND contact_id = :contact_id AND sent_at >= :since
-ORDER BY sent_at DESC, id DESC
-LIMIT 1;
 
 -- name: insert_message
 INSERT INTO inbound_messages (tenant_id, contact_id, campaign_id, sending_number_id,
@@ -52,4 +56,5 @@ LIMIT 1;
 
 -- name: insert_event
 INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
-VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, :type, :now, :data, :now);
+VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, :type, :now, :data, :now)
+RETURNING id;

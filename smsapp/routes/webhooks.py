@@ -27,7 +27,7 @@ from aiohttp import web
 from multidict import MultiDict
 
 from smsapp.access import Access, route
-from smsapp.engine.delivery_status import StatusCallback, record_status
+from smsapp.engine.delivery_status import STATUS_WRITER, StatusCallback
 from smsapp.engine.providers import SandboxProvider
 from smsapp.engine.webhook_signatures import (
     STANDARD_TOLERANCE_SECONDS,
@@ -128,7 +128,7 @@ async def twilio_status(request: web.Request) -> web.StreamResponse:
         error_code=text_field(fields, "ErrorCode"),
         payload=payload_of(fields),
     )
-    outcome = await record_status(request.app[DB], request.app[CLOCK], callback)
+    outcome = await request.app[STATUS_WRITER].record(request.app[DB], request.app[CLOCK], callback)
     request.app[WEBHOOK_COUNTERS].handle("twilio", "status", outcome)
     return web.Response(status=200)
 
@@ -213,7 +213,7 @@ async def sandbox_status(request: web.Request) -> web.StreamResponse:
         error_code=text_field(payload, "error_code"),
         payload=payload,
     )
-    outcome = await record_status(request.app[DB], request.app[CLOCK], callback)
+    outcome = await request.app[STATUS_WRITER].record(request.app[DB], request.app[CLOCK], callback)
     request.app[WEBHOOK_COUNTERS].handle("sandbox", "status", outcome)
     return sandbox_response(outcome)
 
