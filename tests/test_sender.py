@@ -393,3 +393,19 @@ async def test_it_sends_at_a_numbers_new_limit_at_once(
                             body={"per_minute_limit": 10}, today=clock.now().date())  # fmt: skip
     await sender(db, clock, provider).run_once()
     assert len(provider.messages) == 4
+
+
+async def test_it_completes_a_campaign_whose_last_jobs_were_skipped_at_send_time(
+    db: Database, clock: ManualClock, settings: Settings
+) -> None:
+    from smsapp.dnc import add_to_dnc
+
+    s = await scenario(db, clock, settings, contacts=2)
+    for phone in [r["phone_e164"] for r in await db.all(Sql("SELECT phone_e164 FROM contacts"))]:
+        async with db.transaction() as tx:
+            await add_to_dnc(tx, clock, tenant_id=s.tenant_id, phone_e164=phone, source="api",
+                             reason=None, created_by=None)  # fmt: skip
+    await sender(db, clock, sandbox(clock)).run_once()
+    assert await job_statuses(db, s.campaign_id) == {"skipped": 2}
+    status = await db.val(Sql("SELECT status FROM campaigns WHERE id = :c"), c=s.campaign_id)
+    assert status == "completed"

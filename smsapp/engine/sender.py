@@ -160,6 +160,7 @@ class Sender:
         now = self.clock.now()
         for row in await self.db.all("sender.due_tenants", now=now):
             total.add(await self.send_batch(row["id"]))
+        await self.db.run("sender.complete_campaigns", now=self.clock.now())
         self.last_tick = time.monotonic()
         return total
 
@@ -414,7 +415,6 @@ class Sender:
         now = self.clock.now()
         opted_out: list[tuple[int, str, str | None]] = []
         auth_failed: dict[int, int] = {}
-        campaign_ids = sorted({o.attempt.campaign_id for o in outcomes})
         async with self.db.transaction() as tx:
             live = {
                 r["attempt_id"]: r
@@ -488,7 +488,6 @@ class Sender:
                     result.unknown += 1
             await tx.bulk("sender.mark_sent", sent)
             await tx.bulk("sender.insert_events", events)
-            await tx.run("sender.complete_campaigns", ids=campaign_ids, now=now)
         for tenant_id, phone, code in opted_out:
             # The carrier says the person opted out (Twilio 21610): never again (pack §10).
             async with self.db.transaction() as tx:

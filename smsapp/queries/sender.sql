@@ -218,15 +218,11 @@ LIMIT :limit;
 UPDATE send_jobs SET lease_until = :lease_until
 WHERE id = :id AND status = 'sending' AND attempt_id = :attempt_id;
 
--- A campaign is complete once it was fully queued and no job waits or is in flight.
--- name: complete_campaigns [sqlite]
+-- A campaign is complete once it was fully queued and no job waits or is in flight (every
+-- job sent, skipped, failed or cancelled). Few campaigns are `sending` at a time; each check is
+-- served by send_jobs_campaign_status.
+-- name: complete_campaigns
 UPDATE campaigns SET status = 'completed', completed_at = :now, updated_at = :now
-WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'sending' AND queued_at IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM send_jobs j
-                  WHERE j.campaign_id = campaigns.id AND j.status IN ('queued', 'sending'));
-
--- name: complete_campaigns [postgresql]
-UPDATE campaigns SET status = 'completed', completed_at = :now, updated_at = :now
-WHERE id = ANY(:ids) AND status = 'sending' AND queued_at IS NOT NULL
+WHERE status = 'sending' AND queued_at IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM send_jobs j
                   WHERE j.campaign_id = campaigns.id AND j.status IN ('queued', 'sending'));
