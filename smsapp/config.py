@@ -67,6 +67,9 @@ class Settings:
     alert_webhook_url: str | None
     # How long a job may stay `sending` before another process reconciles it (pack §7).
     send_lease_seconds: int = 300
+    # The built-in sandbox provider's simulated network (the demo).
+    sandbox_latency_seconds: float = 3.0
+    sandbox_failure_rate: float = 0.03
 
     @property
     def is_production(self) -> bool:
@@ -204,6 +207,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             f"SMSAPP_SEND_LEASE_SECONDS {lease_raw!r} must be a whole number of seconds "
             "from 2 to 86400 (longer than the provider's request timeout)"
         )
+    latency = _number(env, "SMSAPP_SANDBOX_LATENCY_SECONDS", "3", 0.0, 3600.0)
+    failure_rate = _number(env, "SMSAPP_SANDBOX_FAILURE_RATE", "0.03", 0.0, 1.0)
     secret_key = _read(env, "SMSAPP_SECRET_KEY")
     if mode == "production":
         problems = []
@@ -235,4 +240,17 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         metrics_token=_read(env, "METRICS_TOKEN"),
         alert_webhook_url=_http_url("ALERT_WEBHOOK_URL", alert_url) if alert_url else None,
         send_lease_seconds=int(lease_raw),
+        sandbox_latency_seconds=latency,
+        sandbox_failure_rate=failure_rate,
     )
+
+
+def _number(env: Mapping[str, str], name: str, default: str, low: float, high: float) -> float:
+    raw = (env.get(name) or default).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails too
+        raise ConfigError(f"{name} {raw!r} must be a number from {low:g} to {high:g}")
+    return value

@@ -206,6 +206,11 @@ def test_it_takes_twilio_with_its_credentials(data_dir: Path) -> None:
         ("PUBLIC_BASE_URL", "sms.example.com"),
         ("SHORT_LINK_BASE_URL", "ftp://s.example.com"),
         ("ALERT_WEBHOOK_URL", "not a url"),
+        ("SMSAPP_SEND_LEASE_SECONDS", "1"),
+        ("SMSAPP_SEND_LEASE_SECONDS", "5 minutes"),
+        ("SMSAPP_SANDBOX_LATENCY_SECONDS", "-1"),
+        ("SMSAPP_SANDBOX_FAILURE_RATE", "1.5"),
+        ("SMSAPP_SANDBOX_FAILURE_RATE", "nan"),
     ],
 )
 def test_it_refuses_a_bad_setting_naming_it(data_dir: Path, name: str, value: str) -> None:
@@ -221,8 +226,13 @@ def test_it_takes_good_optional_settings(data_dir: Path) -> None:
             "SMTP_URL": "smtp+starttls://user:pw@mail.example.com:587",
             "SHORT_LINK_BASE_URL": "https://s.example.com/",
             "METRICS_TOKEN": "metrics",
+            "SMSAPP_SEND_LEASE_SECONDS": "60",
+            "SMSAPP_SANDBOX_LATENCY_SECONDS": "0.5",
+            "SMSAPP_SANDBOX_FAILURE_RATE": "0",
         }
     )
+    assert (settings.send_lease_seconds, settings.sandbox_latency_seconds) == (60, 0.5)
+    assert settings.sandbox_failure_rate == 0
     assert settings.sandbox_webhook_secret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     assert settings.smtp_url == "smtp+starttls://user:pw@mail.example.com:587"
     assert settings.short_link_base_url == "https://s.example.com"

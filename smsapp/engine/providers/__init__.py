@@ -35,10 +35,9 @@ __all__ = [
     "status_callback_url",
 ]
 
-# The demo's simulated network: callbacks a few seconds after sending, and a small share of
-# undelivered messages so reports show something other than 100 %.
-DEMO_LATENCY = timedelta(seconds=3)
-DEMO_FAILURE_RATE = 0.03
+# The demo's simulated network (SMSAPP_SANDBOX_LATENCY_SECONDS, SMSAPP_SANDBOX_FAILURE_RATE):
+# by default callbacks 3 s after sending, and 3 % undelivered so reports show something other
+# than 100 %.
 
 
 def make_provider(settings: Settings, session: aiohttp.ClientSession, clock: Clock) -> Provider:
@@ -58,6 +57,6 @@ def make_provider(settings: Settings, session: aiohttp.ClientSession, clock: Clo
         clock,
         public_base_url=settings.public_base_url,
         webhook_secret=settings.sandbox_webhook_secret,
-        latency=DEMO_LATENCY,
-        failure_rate=DEMO_FAILURE_RATE,
+        latency=timedelta(seconds=settings.sandbox_latency_seconds),
+        failure_rate=settings.sandbox_failure_rate,
     )
