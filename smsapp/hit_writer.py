@@ -143,9 +143,12 @@ async def record_batch(db: Database, hits: Sequence[PendingHit]) -> list[Decisio
                 **_columns(clicked_rows, CLICKED_COLUMNS, prefix={"tenant_id", "at"}),
             )
         else:
-            await tx.bulk("short_links.insert_hits", hit_rows)
-            await tx.bulk("short_links.count_hits", count_rows)
-            await tx.bulk("short_links.insert_clicked", clicked_rows)
+            # run_many: one executemany, one trip to the SQLite thread (bulk would add a second,
+            # closing its cursor); a batch is at most MAX_BATCH rows, so one call is enough.
+            await tx.run_many("short_links.insert_hits", hit_rows)
+            await tx.run_many("short_links.count_hits", count_rows)
+            if clicked_rows:
+                await tx.run_many("short_links.insert_clicked", clicked_rows)
     return decisions
 
 
