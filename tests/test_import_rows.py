@@ -8,6 +8,7 @@ import pytest
 
 from smsapp.imports.reading import MAX_BYTES, ImportInputError, parse_csv
 from smsapp.imports.rows import (
+    Decider,
     Existing,
     Lookups,
     decide,
@@ -234,6 +235,26 @@ def test_it_decides_in_the_packs_order_first_match_wins() -> None:
         (7, "update", ["matched_phone"], 12, None),
         (8, "update", ["matched_email", "phone_changed"], 13, "+61499999999"),
     ]
+
+
+def test_it_decides_a_file_in_slices_as_it_decides_it_whole() -> None:
+    rows = _rows(
+        ("0412000001", "a@example.com"), ("0412000002", ""), ("0412 000 001", ""),
+        ("0412000003", "a@example.com"), ("0412000002", ""), ("0412000004", "a@example.com"),
+    )  # fmt: skip
+    lookups = Lookups(
+        frozenset(),
+        frozenset(),
+        {},
+        {"a@example.com": Existing(13, "+61499999999", "a@example.com")},
+    )
+    whole = decide(rows, lookups)
+    decider = Decider()
+    sliced = [d for part in (rows[:2], rows[2:3], rows[3:]) for d in decider.decide(part, lookups)]
+    assert sliced == whole
+    assert [d.decision for d in whole] == [
+        "update", "create", "duplicate", "create", "duplicate", "create"
+    ]  # fmt: skip
 
 
 def test_it_matches_one_contact_by_email_once() -> None:

@@ -8,7 +8,7 @@ update (a contact has this phone, or failing that this email), create.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple, Protocol
@@ -284,51 +284,65 @@ class Decision:
     previous_phone_e164: str | None = None
 
 
-def decide(rows: Sequence[Decidable], lookups: Lookups) -> list[Decision]:
-    """One decision per row, in file order. A contact matched by an earlier row is not matched
-    again (by email) by a later one: that row creates a contact instead."""
-    first_row_of: dict[str, int] = {}
-    claimed: set[int] = set()
-    decisions: list[Decision] = []
-    for row in rows:
-        phone = row.phone_e164
-        if phone is None:
-            decisions.append(
-                Decision(row.row, "invalid_phone", [row.problem or "invalid_number"], None)
-            )
-            continue
-        if phone in first_row_of:
-            decisions.append(
-                Decision(row.row, "duplicate", [f"duplicate_of_row:{first_row_of[phone]}"], phone)
-            )
-            continue
-        first_row_of[phone] = row.row
-        if phone in lookups.dnc:
-            decisions.append(Decision(row.row, "dnc", ["dnc"], phone))
-            continue
-        if phone in lookups.suppressed:
-            decisions.append(Decision(row.row, "suppressed_by_cooldown", ["suppressed"], phone))
-            continue
-        match = lookups.by_phone.get(phone)
-        if match is not None and match.id not in claimed:
-            claimed.add(match.id)
-            decisions.append(
-                Decision(row.row, "update", ["matched_phone", *row.warnings], phone, match.id)
-            )
-            continue
-        by_email = lookups.by_email.get(row.email) if row.email else None
-        if by_email is not None and by_email.id not in claimed and match is None:
-            claimed.add(by_email.id)
-            decisions.append(
-                Decision(
-                    row.row,
-                    "update",
-                    ["matched_email", "phone_changed", *row.warnings],
-                    phone,
-                    by_email.id,
-                    by_email.phone_e164,
+class Decider:
+    """Decides rows in file order, a slice at a time: it remembers the numbers and contacts
+    that earlier slices already took. Each slice comes with the lookups for its own rows."""
+
+    def __init__(self) -> None:
+        self.first_row_of: dict[str, int] = {}
+        self.claimed: set[int] = set()
+
+    def decide(self, rows: Iterable[Decidable], lookups: Lookups) -> list[Decision]:
+        """One decision per row. A contact matched by an earlier row is not matched again (by
+        email) by a later one: that row creates a contact instead."""
+        first_row_of, claimed = self.first_row_of, self.claimed
+        decisions: list[Decision] = []
+        for row in rows:
+            phone = row.phone_e164
+            if phone is None:
+                decisions.append(
+                    Decision(row.row, "invalid_phone", [row.problem or "invalid_number"], None)
                 )
-            )
-            continue
-        decisions.append(Decision(row.row, "create", list(row.warnings), phone))
-    return decisions
+                continue
+            if phone in first_row_of:
+                decisions.append(
+                    Decision(
+                        row.row, "duplicate", [f"duplicate_of_row:{first_row_of[phone]}"], phone
+                    )
+                )
+                continue
+            first_row_of[phone] = row.row
+            if phone in lookups.dnc:
+                decisions.append(Decision(row.row, "dnc", ["dnc"], phone))
+                continue
+            if phone in lookups.suppressed:
+                decisions.append(Decision(row.row, "suppressed_by_cooldown", ["suppressed"], phone))
+                continue
+            match = lookups.by_phone.get(phone)
+            if match is not None and match.id not in claimed:
+                claimed.add(match.id)
+                decisions.append(
+                    Decision(row.row, "update", ["matched_phone", *row.warnings], phone, match.id)
+                )
+                continue
+            by_email = lookups.by_email.get(row.email) if row.email else None
+            if by_email is not None and by_email.id not in claimed and match is None:
+                claimed.add(by_email.id)
+                decisions.append(
+                    Decision(
+                        row.row,
+                        "update",
+                        ["matched_email", "phone_changed", *row.warnings],
+                        phone,
+                        by_email.id,
+                        by_email.phone_e164,
+                    )
+                )
+                continue
+            decisions.append(Decision(row.row, "create", list(row.warnings), phone))
+        return decisions
+
+
+def decide(rows: Iterable[Decidable], lookups: Lookups) -> list[Decision]:
+    """The decisions of a whole file's rows, in file order."""
+    return Decider().decide(rows, lookups)

@@ -17,7 +17,8 @@ import csv
 import hashlib
 import io
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,12 +32,12 @@ from smsapp.imports.reading import ImportInputError, parse_csv
 from smsapp.imports.rows import (
     DECISIONS,
     Decidable,
+    Decider,
     Decision,
     Existing,
     Lookups,
     NormalisedRow,
     RowKey,
-    decide,
     normalise_row,
     validate_mapping,
 )
@@ -44,19 +45,17 @@ from smsapp.suppression import active_suppressed_numbers
 from smsapp.workers import get_pool, worker_count
 
 PARALLEL_MIN_ROWS = 5_000  # below this, starting worker processes costs more than it saves
+CHUNKS_PER_WORKER = 8  # small enough chunks that deciding and writing them overlaps the workers
 PREVIEW_DEFAULT = 50
 PREVIEW_MAX = 200
 LOOKUP_CHUNK = 50_000  # list parameters are split so no statement carries an unbounded array
 WRITE_CHUNK = 20_000  # lineage rows per INSERT statement
 READ_CHUNK = 50_000  # lineage rows per JSON document read back at commit
+# Decisions that depend on the file alone, never on the database: commit keeps them.
+FILE_DECISIONS = ("invalid_phone", "duplicate")
 
 
 _json = json_dumps
-
-
-def _counts(decisions: list[Decision]) -> dict[str, int]:
-    tally = Counter(d.decision for d in decisions)
-    return {name: tally.get(name, 0) for name in DECISIONS}
 
 
 @dataclass(frozen=True)
@@ -99,21 +98,29 @@ def normalise_chunk(
     return chunk
 
 
-async def normalise_all(
+async def normalise_in_order(
     rows: list[tuple[int, list[str]]], columns: dict[str, int], default_country: str, tz_name: str
-) -> list[NormalisedChunk]:
-    """Normalise every row once, off the event loop: in a thread for a small file, spread over
-    the worker processes for a large one (phone parsing is CPU-bound pure Python). The chunks
-    come back in file order."""
+) -> AsyncGenerator[NormalisedChunk, None]:
+    """Normalise every row once, off the event loop, and yield the chunks in file order: in a
+    thread for a small file; for a large one, spread over the worker processes (phone parsing
+    is CPU-bound pure Python), each chunk yielded as soon as it and those before it are done,
+    so the caller's work on it overlaps the workers' on the next ones."""
     if len(rows) < PARALLEL_MIN_ROWS:
-        return [await asyncio.to_thread(normalise_chunk, rows, columns, default_country, tz_name)]
+        yield await asyncio.to_thread(normalise_chunk, rows, columns, default_country, tz_name)
+        return
     loop = asyncio.get_running_loop()
-    size = -(-len(rows) // (worker_count() * 4))
-    return await asyncio.gather(*[
+    size = -(-len(rows) // (worker_count() * CHUNKS_PER_WORKER))
+    pending = [
         loop.run_in_executor(get_pool(), normalise_chunk, rows[start : start + size], columns,
                              default_country, tz_name)
         for start in range(0, len(rows), size)
-    ])  # fmt: skip
+    ]  # fmt: skip
+    try:
+        for future in pending:
+            yield await future
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def _chunks(values: list[str]) -> Iterator[list[str]]:
@@ -240,33 +247,42 @@ async def store_dry_run(
     columns = {name: index[header] for name, header in columns_by_field.items()}
     tenant = await db.one("imports.tenant", tenant_id=tenant_id)
     assert tenant is not None
-    chunks = await normalise_all(cells, columns, tenant["default_country"], tenant["timezone"])
-    keys = [key for chunk in chunks for key in chunk.keys]
+    limit = _preview_limit(limit)
     now = clock.now()
-    async with db.transaction() as tx:
-        decisions = decide(keys, await load_lookups(tx, tenant_id, keys, now))
-        counts = _counts(decisions)
-        batch_id: int = await tx.val(
-            "imports.insert_batch",
-            tenant_id=tenant_id,
-            filename=filename,
-            sha256=sha256,
-            mapping=columns_by_field,
-            headers=headers,
-            idempotency_key=idempotency_key,
-            row_count=len(keys),
-            counts=counts,
-            created_by=actor.user_id,
-            api_key_id=actor.api_key_id,
-            now=now,
-        )
-        start = 0
-        for chunk in chunks:
-            end = start + len(chunk.keys)
-            await _insert_lineage(tx, batch_id, chunk, decisions[start:end], now)
-            start = end
-    preview = [_decision_json(d) for d in decisions[: _preview_limit(limit)]]
-    return DryRun(batch_id, counts, preview, len(keys), encoding, delimiter)
+    decider = Decider()
+    tally: Counter[str] = Counter()
+    preview: list[dict[str, Any]] = []
+    # The batch is written first and its counts last, so that each chunk of rows is decided
+    # and written while the workers normalise the next ones.
+    async with aclosing(
+        normalise_in_order(cells, columns, tenant["default_country"], tenant["timezone"])
+    ) as chunks:
+        chunk: NormalisedChunk | None = await anext(chunks)
+        async with db.transaction() as tx:
+            batch_id: int = await tx.val(
+                "imports.insert_batch",
+                tenant_id=tenant_id,
+                filename=filename,
+                sha256=sha256,
+                mapping=columns_by_field,
+                headers=headers,
+                idempotency_key=idempotency_key,
+                row_count=len(cells),
+                counts={},
+                created_by=actor.user_id,
+                api_key_id=actor.api_key_id,
+                now=now,
+            )
+            while chunk is not None:
+                lookups = await load_lookups(tx, tenant_id, chunk.keys, now)
+                decisions = decider.decide(chunk.keys, lookups)
+                tally.update(d.decision for d in decisions)
+                preview += [_decision_json(d) for d in decisions[: limit - len(preview)]]
+                await _insert_lineage(tx, batch_id, chunk, decisions, now)
+                chunk = await anext(chunks, None)
+            counts = {name: tally.get(name, 0) for name in DECISIONS}
+            await tx.run("imports.set_counts", id=batch_id, counts=counts)
+    return DryRun(batch_id, counts, preview, len(cells), encoding, delimiter)
 
 
 def _preview_limit(limit: int) -> int:
@@ -340,25 +356,29 @@ class _Stored:
     previous_phone_e164: str | None
 
 
-async def _rows_to_decide(tx: Executor, import_id: int) -> tuple[list[RowKey], list[_Stored]]:
-    """The batch's rows whose decision depends on the database, in file order, with their
-    stored decisions. Rows decided `invalid_phone` or `duplicate` are left out: those decisions
-    depend on the file alone (the number, and the rows above), so recomputing them gives the
-    same answer, and no other row's decision depends on them. Read in JSON documents that the
-    database builds, which costs far less than a result row per lineage row."""
-    keys: list[RowKey] = []
-    stored: list[_Stored] = []
+async def _rows_to_decide(
+    tx: Executor, import_id: int
+) -> AsyncGenerator[tuple[list[RowKey], list[_Stored]], None]:
+    """The batch's rows whose decision depends on the database, in file order and READ_CHUNK
+    rows at a time, with their stored decisions. Rows decided `invalid_phone` or `duplicate`
+    are left out: those decisions depend on the file alone (the number, and the rows above),
+    so recomputing them gives the same answer, and no other row's decision depends on them.
+    Read as JSON documents that the database builds, which costs far less than a result row
+    per lineage row."""
     after = 0
     while True:
         found = await tx.one("imports.rows_to_decide", id=import_id, after=after, limit=READ_CHUNK)
         document = found["rows"] if found else None
         items = json_loads(document) if isinstance(document, str | bytes) else document
         if not items:
-            return keys, stored
+            return
         items.sort(key=lambda item: item[0])
+        keys: list[RowKey] = []
+        stored: list[_Stored] = []
         for row, phone, email, warnings, decision, reasons, contact_id, previous in items:
             keys.append(RowKey(row, phone, None, email, warnings))
             stored.append(_Stored(decision, reasons, contact_id, previous))
+        yield keys, stored
         after = items[-1][0]
 
 
@@ -394,17 +414,20 @@ async def commit(
             return CommitResult(batch["id"], "committed", batch["counts"], True)
         tenant = await tx.one("imports.tenant", tenant_id=tenant_id)
         assert tenant is not None
-        keys, stored = await _rows_to_decide(tx, import_id)
-        decisions = decide(keys, await load_lookups(tx, tenant_id, keys, now))
-        # The lineage rows say what each row does; rewrite those whose decision changed since
-        # the dry-run, then apply the batch from them.
-        await tx.bulk("imports.update_row_decisions", (
-            {"import_batch_id": import_id, "row_number": d.row, "decision": d.decision,
-             "reasons": _json(d.reasons), "contact_id": d.contact_id,
-             "previous_phone_e164": d.previous_phone_e164}
-            for d, old in zip(decisions, stored, strict=True) if _changed(d, old)
-        ))  # fmt: skip
-        del keys, stored, decisions
+        # Recompute the decisions that depend on the database and rewrite the lineage rows
+        # whose decision changed since the dry-run; the batch is then applied from them.
+        decider = Decider()
+        tally = Counter({name: batch["counts"].get(name, 0) for name in FILE_DECISIONS})
+        async with aclosing(_rows_to_decide(tx, import_id)) as chunks:
+            async for keys, stored in chunks:
+                decisions = decider.decide(keys, await load_lookups(tx, tenant_id, keys, now))
+                tally.update(d.decision for d in decisions)
+                await tx.bulk("imports.update_row_decisions", (
+                    {"import_batch_id": import_id, "row_number": d.row, "decision": d.decision,
+                     "reasons": _json(d.reasons), "contact_id": d.contact_id,
+                     "previous_phone_e164": d.previous_phone_e164}
+                    for d, old in zip(decisions, stored, strict=True) if _changed(d, old)
+                ))  # fmt: skip
         source = f"import #{import_id}" + (
             f", confirmed by {confirmed_by_email}" if confirmed_by_email else ""
         )
@@ -428,10 +451,6 @@ async def commit(
         )
         await tx.run("imports.link_created_rows", id=import_id, tenant_id=tenant_id)
         await tx.run("imports.insert_events", id=import_id, tenant_id=tenant_id, now=now)
-        tally = {
-            r["decision"]: r["n"]
-            for r in await tx.all("imports.decision_counts", id=import_id)
-        }  # fmt: skip
         counts = {name: tally.get(name, 0) for name in DECISIONS}
         await tx.run(
             "imports.mark_committed",

@@ -135,9 +135,13 @@ ORDER BY row_number;
 SELECT id, phone_e164, lower(email) AS email FROM contacts
 WHERE tenant_id = :tenant_id AND phone_e164 IN (SELECT value FROM json_each(:phones));
 
+-- The import runs these once per chunk of rows, so PostgreSQL soon plans them generically,
+-- without the list's length; a join on the unnested list is an index lookup per number in
+-- any plan (`= ANY(list)` became a scan of the tenant's contacts, 0.8 s per chunk of 6k).
 -- name: contacts_by_phone [postgresql]
-SELECT id, phone_e164, lower(email) AS email FROM contacts
-WHERE tenant_id = :tenant_id AND phone_e164 = ANY(:phones);
+SELECT c.id, c.phone_e164, lower(c.email) AS email
+FROM unnest(CAST(:phones AS text[])) AS p(phone)
+JOIN contacts c ON c.tenant_id = :tenant_id AND c.phone_e164 = p.phone;
 
 -- name: contacts_by_email [sqlite]
 SELECT id, phone_e164, lower(email) AS email FROM contacts
@@ -145,9 +149,10 @@ WHERE tenant_id = :tenant_id AND lower(email) IN (SELECT value FROM json_each(:e
 ORDER BY id;
 
 -- name: contacts_by_email [postgresql]
-SELECT id, phone_e164, lower(email) AS email FROM contacts
-WHERE tenant_id = :tenant_id AND lower(email) = ANY(:emails)
-ORDER BY id;
+SELECT c.id, c.phone_e164, lower(c.email) AS email
+FROM unnest(CAST(:emails AS text[])) AS e(email)
+JOIN contacts c ON c.tenant_id = :tenant_id AND lower(c.email) = e.email
+ORDER BY c.id;
 
 -- The rows that update a contact, with the contact's current values, in file order.
 -- name: rows_to_update
@@ -236,5 +241,5 @@ SELECT :tenant_id, contact_id, 'IMPORTED', :now,
 FROM import_rows
 WHERE import_batch_id = :id AND decision IN ('create', 'update');
 
--- name: decision_counts
-SELECT decision, count(*) AS n FROM import_rows WHERE import_batch_id = :id GROUP BY decision;
+-- name: set_counts
+UPDATE import_batches SET counts = :counts WHERE id = :id;
