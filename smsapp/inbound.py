@@ -1,6 +1,7 @@
 """Inbound messages (pack §10, §11): what a person texts to one of our numbers.
 
-`receive` is the whole of it, for both providers; the routes only authenticate and parse.
+`InboundWriter.receive` is the whole of it, for both providers; the routes only authenticate
+and parse.
 
 - Routing: the inbound `To` maps to exactly one tenant through `sending_numbers`. An unknown
   number is recorded in `webhook_events` (outcome `unknown_number`) and touches no tenant.
@@ -8,7 +9,7 @@
   a number we never imported becomes a contact without consent, so its opt-out holds and it
   never enters a campaign.
 - The text is classified by the opt-out matrix (`smsapp.optout_matrix`), and its effects are
-  written in one transaction that commits before the webhook answers:
+  written in a transaction that commits before the webhook answers:
     opt_out  DNC (source `stop_keyword`), `OPT_OUT` (when the number was not on the list
              already), the contact's queued jobs cancelled (`CANCELLED`), and one confirmation
              unless one was queued for that number in the last 24 h;
@@ -17,8 +18,19 @@
     reply    `REPLIED`.
   Every message gets an `inbound_messages` row, attributed like an opt-out (pack §12: the most
   recent campaign message sent to the contact within 7 days).
-- Stop rule (pack §7): an opt-out takes the tenant's stop lock first (inside `add_to_dnc`),
-  so once the webhook has answered no campaign message to that number starts.
+- Stop rule (pack §7): a transaction that writes an opt-out (or an opt-in) takes the stop lock
+  of its tenant first, so once the webhook has answered no campaign message to that number
+  starts.
+
+Group commit (pack §16: ≥ 1,000 a second): each request hands its message to the writer and
+waits; one task writes all the messages waiting at that moment in one transaction
+(`record_batch`), with a constant number of set-based statements whatever its size, and only
+once it has committed does each request get its answer. A batch applies its messages exactly
+as one after another would: they are planned in arrival order in memory against what the
+transaction read (two texts of one person in one batch, STOP then START, end as they would
+one by one). A batch that holds an opt-out or opt-in takes the stop locks of their tenants
+first, in id order. A batch that fails is written again one message at a time, so one bad
+message fails only its own request (a 500: the provider retries).
 
 Confirmations go through the outbox (sent by its dispatcher ahead of campaign traffic, from
 the number the person texted). Their texts are short and GSM-7 only: each part costs.
@@ -26,22 +38,25 @@ the number the person texted). Their texts are short and GSM-7 only: each part c
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
+from aiohttp import web
 
 from smsapp.clock import Clock
-from smsapp.db import Database, Executor, Row
-from smsapp.dnc import add_to_dnc, remove_from_dnc
+from smsapp.db import Database, Executor, Row, json_dumps
 from smsapp.encoding import GSM_BASIC, apply_suggestions
 from smsapp.fields import E164
 from smsapp.optout_matrix import Classification, classify
-from smsapp.outbox import Purpose, enqueue_sms
+from smsapp.outbox import Purpose
 from smsapp.phones import normalise_phone
-from smsapp.webhook_events import Duplicate, Provider, claim
+from smsapp.webhook_events import EventKey, Provider, claim_many, set_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +64,14 @@ ATTRIBUTION_WINDOW = timedelta(days=7)
 CONFIRMATION_INTERVAL = timedelta(hours=24)
 MAX_BODY = 1600  # Twilio's own limit on one message's body
 MAX_NAME_IN_REPLY = 40
+MAX_BATCH = 500  # messages in one transaction; more wait for the next
 
 OPT_OUT_TEXT = (
     "{name}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
 )
 OPT_IN_TEXT = "{name}: you are subscribed again. Reply STOP to opt out."
 HELP_TEXT = "{name}: reply to this message to reach us. Reply STOP to opt out."
+DNC_REASON = "opt-out reply"
 
 
 @dataclass(frozen=True)
@@ -102,182 +119,449 @@ def _region(e164: str) -> str | None:
         return None
 
 
-async def route(db: Executor, to_number: str) -> Row | None:
-    """The sending number (with its tenant) that `to_number` names, or None."""
-    text = to_number.strip()
-    found = await db.one("inbound.route", to_number=text)
-    if found is None and text:
-        normalised = normalise_phone(text, "AU").e164
+async def route_many(db: Executor, to_numbers: Iterable[str]) -> dict[str, Row]:
+    """The sending number (with its tenant) that each `To` names, by the text as received; a
+    `To` that names none is missing. The text is tried as given, then normalised as an
+    Australian number."""
+    candidates: dict[str, list[str]] = {}
+    for raw in set(to_numbers):
+        text = raw.strip()
+        tries = [text] if text else []
+        normalised = normalise_phone(text, "AU").e164 if text else None
         if normalised is not None and normalised != text:
-            found = await db.one("inbound.route", to_number=normalised)
-    return found
+            tries.append(normalised)
+        candidates[raw] = tries
+    wanted = sorted({n for tries in candidates.values() for n in tries})
+    if not wanted:
+        return {}
+    found = {r["phone_e164"]: r for r in await db.all("inbound.route_many", numbers=wanted)}
+    routed: dict[str, Row] = {}
+    for raw, tries in candidates.items():
+        for text in tries:
+            if text in found:
+                routed[raw] = found[text]
+                break
+    return routed
 
 
-async def receive(db: Database, clock: Clock, message: InboundMessage) -> str:
-    """Apply one authenticated inbound message; answers its outcome (`duplicate` when it was
-    handled before, in which case nothing was written)."""
-    now = clock.now()
-    number = await route(db, message.to_number)
-    try:
-        if number is None:
-            async with db.transaction() as tx:
-                await claim(tx, provider=message.provider, event_id=message.event_id,
-                            kind="inbound", payload=message.payload, now=now,
-                            outcome="unknown_number")  # fmt: skip
-            return "unknown_number"
-        return await _receive(db, clock, message, number, now)
-    except Duplicate:
-        return "duplicate"
+# --- One batch: many messages, one transaction -----------------------------------------------
 
 
-async def _receive(
-    db: Database, clock: Clock, message: InboundMessage, number: Row, now: datetime
-) -> str:
-    tenant_id: int = number["tenant_id"]
-    phone = sender_number(message.from_number, number["default_country"])
-    # What the transaction needs to know of the sender, in one read beforehand: whether the
-    # number is on the list (opt-in or reply), its contact, and the campaign to attribute.
-    known: Row = {"on_dnc": False, "contact_id": None, "campaign_id": None}
-    if phone is not None:
-        found = await db.one("inbound.sender", tenant_id=tenant_id, phone_e164=phone,
-                             since=now - ATTRIBUTION_WINDOW)  # fmt: skip
-        known = found or known
-    keywords = number["optout_keywords"] or []
-    classification: Classification = classify(message.body, keywords, bool(known["on_dnc"]))
-    body = message.body[:MAX_BODY]
-    async with db.transaction() as tx:
-        # The writes that take the tenant's stop lock come first in the transaction (the lock
-        # order of smsapp.db.stop_lock); a duplicate found next rolls them back.
-        newly_listed = False
-        if phone is not None and classification == "opt_out":
-            _, newly_listed = await add_to_dnc(tx, clock, tenant_id=tenant_id, phone_e164=phone,
-                                               source="stop_keyword", reason="opt-out reply",
-                                               created_by=None)  # fmt: skip
-        elif phone is not None and classification == "opt_in":
-            removed = await remove_from_dnc(tx, tenant_id=tenant_id, phone_e164=phone)
-            if removed is None:  # taken off the list meanwhile: nothing to restore
-                classification = "reply"
-        outcome = classification if phone is not None else "unusable_sender"
-        event_id = await claim(tx, provider=message.provider, event_id=message.event_id,
-                               kind="inbound", payload=message.payload, now=now,
-                               outcome=outcome)  # fmt: skip
-        contact_id: int | None = known["contact_id"]
-        campaign_id: int | None = known["campaign_id"]
-        if phone is not None and contact_id is None:
-            contact_id = await _contact(tx, tenant_id, phone, now)
-        inbound_id = await tx.val(
-            "inbound.insert_message",
-            tenant_id=tenant_id,
-            contact_id=contact_id,
-            campaign_id=campaign_id,
-            sending_number_id=number["sending_number_id"],
-            webhook_event_id=event_id,
-            from_e164=phone or message.from_number.strip()[:32],
-            to_number=number["phone_e164"],
-            body=body,
-            classification=classification,
-            provider_message_id=message.provider_message_id,
-            now=now,
-        )
-        if phone is None or contact_id is None:
-            log.warning("inbound message from an unusable number: recorded, no effect")
-            return outcome
-        effects = _Effects(tx, now, number, phone, contact_id, campaign_id, inbound_id, body)
-        if classification == "opt_out":
-            await effects.opt_out(newly_listed)
-        elif classification == "opt_in":
-            await effects.opt_in()
-        elif classification == "help":
-            await effects.help()
-        else:
-            await effects.event("REPLIED")
-    return outcome
-
-
-async def _contact(tx: Executor, tenant_id: int, phone: str, now: datetime) -> int:
-    """The contact of `phone`, made without consent when there is none."""
-    new_id = await tx.val("inbound.insert_contact", tenant_id=tenant_id, phone_e164=phone,
-                          country=_region(phone), now=now)  # fmt: skip
-    if new_id is not None:
-        return int(new_id)
-    existing = await tx.val("inbound.contact_by_phone", tenant_id=tenant_id, phone_e164=phone)
-    assert existing is not None, "the contact vanished: a concurrent erase or delete"
-    return int(existing)
+class BatchConflict(RuntimeError):
+    """The list changed under the batch in a way its plan did not foresee (a number taken off
+    by hand meanwhile): the batch rolls back and its messages are written again one by one."""
 
 
 @dataclass
-class _Effects:
-    """The writes of one classified message, inside its transaction."""
+class _Item:
+    """One message of a batch, as routed and classified."""
 
-    tx: Executor
-    now: datetime
-    number: Row
-    phone: str
-    contact_id: int
-    campaign_id: int | None
-    inbound_id: int
-    body: str
+    message: InboundMessage
+    number: Row | None  # its sending number and tenant; None: an unknown `To`
+    phone: str | None  # the sender as E.164; None: unusable
+    wants: Classification  # classified as though the number were listed
+    event_id: int | None = None  # its webhook_events row; None: a duplicate
+    classification: Classification = "reply"
+    outcome: str = "duplicate"
 
     @property
     def tenant_id(self) -> int:
+        assert self.number is not None
         return int(self.number["tenant_id"])
 
-    async def event(self, event_type: str) -> None:
-        """An event of the message itself, attributed to its campaign."""
-        await self.tx.val(  # `val`: one trip to SQLite's writer thread (`run` takes two)
-            "inbound.insert_event",
-            tenant_id=self.tenant_id,
-            campaign_id=self.campaign_id,
-            contact_id=self.contact_id,
-            send_job_id=None,
-            type=event_type,
-            data={"inbound_message_id": self.inbound_id, "body": self.body},
-            now=self.now,
+    @property
+    def keywords(self) -> list[str]:
+        assert self.number is not None
+        return list(self.number["optout_keywords"] or [])
+
+    @property
+    def body(self) -> str:
+        return self.message.body[:MAX_BODY]
+
+
+@dataclass
+class _Sender:
+    """What a batch knows of one (tenant, number), updated in arrival order."""
+
+    contact_id: int | None
+    campaign_id: int | None
+    was_listed: bool  # on the list when the transaction read it
+    listed: bool  # on the list after the messages planned so far
+    confirmed: bool  # an opt-out confirmation queued in the last 24 h, or by this batch
+    removed: bool = False  # the stored entry goes (an opt-in while it was there)
+    cancels_for: _Item | None = None  # the opt-out that cancels the contact's queued jobs
+
+
+@dataclass
+class _Writes:
+    """What a batch writes, gathered in arrival order before the writes."""
+
+    dnc_delete: list[tuple[int, str]] = field(default_factory=list)
+    dnc_insert: list[tuple[int, str]] = field(default_factory=list)
+    # per item: its message event, and the outbox purpose of its reply
+    event: dict[int, str] = field(default_factory=dict)
+    reply: dict[int, Purpose] = field(default_factory=dict)
+
+
+def _prepare(message: InboundMessage, number: Row | None) -> _Item:
+    if number is None:
+        return _Item(message, None, None, "reply")
+    phone = sender_number(message.from_number, number["default_country"])
+    keywords = number["optout_keywords"] or []
+    return _Item(message, number, phone, classify(message.body, keywords, on_dnc=True))
+
+
+async def record_batch(db: Database, clock: Clock, messages: Sequence[InboundMessage]) -> list[str]:
+    """Apply many authenticated inbound messages in one transaction, exactly as one after
+    another would; answers each one's outcome (`duplicate` when its event was handled before,
+    by an earlier batch or earlier in this one)."""
+    now = clock.now()
+    numbers = await route_many(db, [m.to_number for m in messages])
+    items = [_prepare(m, numbers.get(m.to_number)) for m in messages]
+    # The tenants whose list this batch may change: their stop locks come first in the
+    # transaction (the lock order of smsapp.db.stop_lock), in id order.
+    locked = sorted({
+        i.tenant_id for i in items if i.phone is not None and i.wants in ("opt_out", "opt_in")
+    })  # fmt: skip
+    async with db.transaction() as tx:
+        for tenant_id in locked:
+            await tx.stop_lock(tenant_id)
+        keys = [EventKey(i.message.provider, i.message.event_id, i.message.payload) for i in items]
+        claimed = await claim_many(tx, keys, kind="inbound", now=now)
+        live: list[_Item] = []
+        for item, event_id in zip(items, claimed, strict=True):
+            if event_id is not None:
+                item.event_id = event_id
+                live.append(item)
+        if not live:
+            return [i.outcome for i in items]
+        senders = await _senders(tx, live, now)
+        writes = _plan(live, senders, set(locked))
+        await _write(tx, live, senders, writes, now)
+    return [i.outcome for i in items]
+
+
+async def receive(db: Database, clock: Clock, message: InboundMessage) -> str:
+    """Apply one message in its own transaction (a batch of one); answers its outcome."""
+    [outcome] = await record_batch(db, clock, [message])
+    return outcome
+
+
+def _pairs(live: Iterable[_Item]) -> list[tuple[int, str]]:
+    return sorted({(i.tenant_id, i.phone) for i in live if i.phone is not None})
+
+
+async def _senders(
+    tx: Executor, live: list[_Item], now: datetime
+) -> dict[tuple[int, str], _Sender]:
+    """What the batch needs of each sender, read in one statement, and the contacts of numbers
+    we never imported made (without consent) in one more."""
+    pairs = _pairs(live)
+    if not pairs:
+        return {}
+    since = {"since": now - ATTRIBUTION_WINDOW, "confirmed_since": now - CONFIRMATION_INTERVAL}
+    if tx.dialect == "postgresql":
+        rows = await tx.all("inbound.senders", tenant_id=[t for t, _ in pairs],
+                            phone_e164=[p for _, p in pairs], **since)  # fmt: skip
+    else:
+        rows = await tx.all("inbound.senders", senders=[
+            {"tenant_id": t, "phone_e164": p} for t, p in pairs
+        ], **since)  # fmt: skip
+    senders = {
+        (int(r["tenant_id"]), r["phone_e164"]): _Sender(
+            contact_id=r["contact_id"], campaign_id=r["campaign_id"],
+            was_listed=bool(r["on_dnc"]), listed=bool(r["on_dnc"]),
+            confirmed=bool(r["confirmed"]),
         )
+        for r in rows
+    }  # fmt: skip
+    unknown = [pair for pair, s in senders.items() if s.contact_id is None]
+    if unknown:
+        for pair, contact_id in (await _make_contacts(tx, unknown, now)).items():
+            senders[pair].contact_id = contact_id
+    return senders
 
-    async def reply(self, purpose: Purpose) -> None:
-        await enqueue_sms(
-            self.tx,
-            tenant_id=self.tenant_id,
-            purpose=purpose,
-            to_e164=self.phone,
-            from_=self.number["phone_e164"],
-            body=reply_text(purpose, self.number["tenant_name"]),
-            now=self.now,
-            contact_id=self.contact_id,
-            campaign_id=self.campaign_id,
+
+async def _make_contacts(
+    tx: Executor, pairs: list[tuple[int, str]], now: datetime
+) -> dict[tuple[int, str], int]:
+    rows = [{"tenant_id": t, "phone_e164": p, "country": _region(p)} for t, p in pairs]
+    if tx.dialect == "postgresql":
+        made = await tx.all("inbound.insert_contacts", now=now,
+                            **_columns(rows, ("tenant_id", "phone_e164", "country")))  # fmt: skip
+    else:
+        made = await tx.all("inbound.insert_contacts", rows=rows, now=now)
+    ids = {(int(r["tenant_id"]), r["phone_e164"]): int(r["id"]) for r in made}
+    others = [pair for pair in pairs if pair not in ids]
+    if others:  # made meanwhile by another transaction (PostgreSQL)
+        rows = [{"tenant_id": t, "phone_e164": p} for t, p in others]
+        if tx.dialect == "postgresql":
+            found = await tx.all("inbound.contacts_by_phone",
+                                 **_columns(rows, ("tenant_id", "phone_e164")))  # fmt: skip
+        else:
+            found = await tx.all("inbound.contacts_by_phone", rows=rows)
+        ids.update({(int(r["tenant_id"]), r["phone_e164"]): int(r["id"]) for r in found})
+    missing = [pair for pair in pairs if pair not in ids]
+    if missing:
+        raise BatchConflict(f"{len(missing)} contacts vanished: a concurrent erase or delete")
+    return ids
+
+
+def _plan(live: list[_Item], senders: dict[tuple[int, str], _Sender], locked: set[int]) -> _Writes:
+    """Each message's classification, outcome and effects, in arrival order, in memory: the
+    state of each sender (listed, confirmed recently) moves as one message after another
+    would move it."""
+    writes = _Writes()
+    for n, item in enumerate(live):
+        if item.number is None:
+            item.outcome = "unknown_number"
+            continue
+        if item.phone is None:
+            item.classification = classify(item.message.body, item.keywords, on_dnc=False)
+            item.outcome = "unusable_sender"
+            continue
+        sender = senders[(item.tenant_id, item.phone)]
+        classification = item.wants
+        if classification == "opt_in" and not sender.listed:
+            classification = classify(item.message.body, item.keywords, on_dnc=False)
+        item.classification = classification
+        item.outcome = classification
+        if classification in ("opt_out", "opt_in"):
+            assert item.tenant_id in locked, "a change to the list without the stop lock"
+        if classification == "opt_out":
+            if not sender.listed:
+                sender.listed = True
+                writes.event[n] = "OPT_OUT"
+            if sender.cancels_for is None:
+                sender.cancels_for = item
+            if not sender.confirmed:
+                sender.confirmed = True
+                writes.reply[n] = "optout_confirmation"
+        elif classification == "opt_in":
+            sender.listed = False
+            sender.removed = sender.removed or sender.was_listed
+            writes.event[n] = "RESUBSCRIBE"
+            writes.reply[n] = "optin_confirmation"
+        elif classification == "help":
+            writes.event[n] = "HELP"
+            writes.reply[n] = "help_reply"
+        else:
+            writes.event[n] = "REPLIED"
+    for pair, sender in senders.items():
+        if sender.removed:
+            writes.dnc_delete.append(pair)
+        if sender.listed and (sender.removed or not sender.was_listed):
+            writes.dnc_insert.append(pair)
+    return writes
+
+
+async def _write(
+    tx: Executor,
+    live: list[_Item],
+    senders: dict[tuple[int, str], _Sender],
+    writes: _Writes,
+    now: datetime,
+) -> None:
+    """The batch's writes, set-based: the list, the cancelled jobs, the inbound messages, then
+    their events, replies and outcomes."""
+    pg = tx.dialect == "postgresql"
+    if writes.dnc_delete:
+        removed = await _each(tx, "inbound.delete_dnc", writes.dnc_delete, now)
+        if removed != len(writes.dnc_delete):
+            raise BatchConflict("a number was taken off the list meanwhile")
+    if writes.dnc_insert:
+        added = await _each(tx, "inbound.insert_dnc", writes.dnc_insert, now)
+        if added != len(writes.dnc_insert):
+            raise BatchConflict("a number was put on the list meanwhile")
+    cancelling = {
+        s.contact_id: s.cancels_for for s in senders.values()
+        if s.cancels_for is not None and s.contact_id is not None
+    }  # fmt: skip
+    cancelled: dict[int, list[Row]] = {}
+    if cancelling:
+        rows = [{"tenant_id": i.tenant_id, "contact_id": c} for c, i in cancelling.items()]
+        if pg:
+            jobs = await tx.all("inbound.cancel_queued_jobs", now=now,
+                                **_columns(rows, ("tenant_id", "contact_id")))  # fmt: skip
+        else:
+            jobs = await tx.all("inbound.cancel_queued_jobs", rows=rows, now=now)
+        for job in sorted(jobs, key=lambda j: j["id"]):
+            cancelled.setdefault(job["contact_id"], []).append(job)
+
+    message_rows = []
+    for item in live:
+        if item.number is None:
+            continue
+        sender = senders.get((item.tenant_id, item.phone)) if item.phone else None
+        message_rows.append({
+            "tenant_id": item.tenant_id,
+            "contact_id": sender.contact_id if sender else None,
+            "campaign_id": sender.campaign_id if sender else None,
+            "sending_number_id": item.number["sending_number_id"],
+            "webhook_event_id": item.event_id,
+            "from_e164": item.phone or item.message.from_number.strip()[:32],
+            "to_number": item.number["phone_e164"],
+            "body": item.body,
+            "classification": item.classification,
+            "provider_message_id": item.message.provider_message_id,
+        })  # fmt: skip
+    # The events, in arrival order: a message's own event names its inbound message, whose id
+    # the database gives (`data` None here: filled in below, or by the statement itself).
+    events: list[dict[str, Any]] = []
+    outbox: list[dict[str, Any]] = []
+    for n, item in enumerate(live):
+        if item.phone is None or item.number is None:
+            continue
+        sender = senders[(item.tenant_id, item.phone)]
+        if n in writes.event:
+            events.append({
+                "tenant_id": item.tenant_id, "campaign_id": sender.campaign_id,
+                "contact_id": sender.contact_id, "send_job_id": None, "type": writes.event[n],
+                "data": None, "webhook_event_id": item.event_id, "body": item.body,
+            })  # fmt: skip
+        if sender.cancels_for is item:
+            for job in cancelled.get(sender.contact_id or 0, []):
+                events.append({
+                    "tenant_id": item.tenant_id, "campaign_id": job["campaign_id"],
+                    "contact_id": sender.contact_id, "send_job_id": job["id"],
+                    "type": "CANCELLED", "data": json_dumps({"reason": "opt_out"}),
+                    "webhook_event_id": None, "body": None,
+                })  # fmt: skip
+        if n in writes.reply:
+            purpose = writes.reply[n]
+            outbox.append({
+                "tenant_id": item.tenant_id, "purpose": purpose, "to_e164": item.phone,
+                "payload": json_dumps({
+                    "to": item.phone, "from": item.number["phone_e164"],
+                    "body": reply_text(purpose, item.number["tenant_name"]),
+                    "contact_id": sender.contact_id, "campaign_id": sender.campaign_id,
+                }),
+            })  # fmt: skip
+    outcomes = {i.event_id: i.outcome for i in live if i.event_id is not None}
+    if tx.dialect == "postgresql":
+        # One statement: the messages, their events (which read the messages' ids), the
+        # replies and the outcomes.
+        recorded = await tx.val(
+            "inbound.write_batch",
+            now=now,
+            **_columns(message_rows, MESSAGE_COLUMNS),
+            **_columns(events, EVENT_COLUMNS, prefix="event_"),
+            **_columns(outbox, OUTBOX_COLUMNS, prefix="outbox_"),
+            outcome_id=list(outcomes),
+            outcome=list(outcomes.values()),
         )
+        if recorded != len(message_rows):  # cannot happen: nothing else writes these rows
+            raise RuntimeError(f"inbound batch: {recorded} of {len(message_rows)} recorded")
+        return
+    message_ids: dict[int, int] = {}
+    if message_rows:
+        made = await tx.all("inbound.insert_messages", rows=message_rows, now=now)
+        message_ids = {int(r["webhook_event_id"]): int(r["id"]) for r in made}
+    for event in events:
+        if event["data"] is None:
+            event["data"] = json_dumps({
+                "inbound_message_id": message_ids[event["webhook_event_id"]],
+                "body": event["body"],
+            })  # fmt: skip
+    await tx.bulk("inbound.insert_events", [{**e, "now": now} for e in events])
+    await tx.bulk("inbound.insert_outbox", [{**o, "now": now} for o in outbox])
+    await set_outcomes(tx, outcomes)
 
-    async def opt_out(self, newly_listed: bool) -> None:
-        if newly_listed:
-            await self.event("OPT_OUT")
-        cancelled = await self.tx.all("inbound.cancel_queued_jobs", tenant_id=self.tenant_id,
-                                      contact_id=self.contact_id, now=self.now)  # fmt: skip
-        for job in cancelled:
-            await self.tx.val(
-                "inbound.insert_event",
-                tenant_id=self.tenant_id,
-                campaign_id=job["campaign_id"],
-                contact_id=self.contact_id,
-                send_job_id=job["id"],
-                type="CANCELLED",
-                data={"reason": "opt_out"},
-                now=self.now,
-            )
-        recent = await self.tx.val(
-            "inbound.recent_confirmation",
-            tenant_id=self.tenant_id,
-            to_e164=self.phone,
-            purpose="optout_confirmation",
-            since=self.now - CONFIRMATION_INTERVAL,
-        )
-        if recent is None:
-            await self.reply("optout_confirmation")
 
-    async def opt_in(self) -> None:
-        await self.event("RESUBSCRIBE")
-        await self.reply("optin_confirmation")
+MESSAGE_COLUMNS = ("tenant_id", "contact_id", "campaign_id", "sending_number_id",
+                   "webhook_event_id", "from_e164", "to_number", "body", "classification",
+                   "provider_message_id")  # fmt: skip
+EVENT_COLUMNS = ("tenant_id", "campaign_id", "contact_id", "send_job_id", "type", "data",
+                 "webhook_event_id")  # fmt: skip
+OUTBOX_COLUMNS = ("tenant_id", "purpose", "to_e164", "payload")
 
-    async def help(self) -> None:
-        await self.event("HELP")
-        await self.reply("help_reply")
+
+async def _each(tx: Executor, query: str, pairs: list[tuple[int, str]], now: datetime) -> int:
+    """Run a set-based statement over (tenant_id, phone_e164) pairs; the rows it changed."""
+    rows = [{"tenant_id": t, "phone_e164": p} for t, p in sorted(pairs)]
+    if tx.dialect == "postgresql":
+        found = await tx.all(query, now=now, **_columns(rows, ("tenant_id", "phone_e164")))
+    else:
+        found = await tx.all(query, rows=rows, now=now)
+    return len(found)
+
+
+def _columns(
+    rows: Sequence[dict[str, Any]], names: Sequence[str], prefix: str = ""
+) -> dict[str, list[Any]]:
+    """Rows as one list per column, for PostgreSQL's unnest."""
+    return {prefix + name: [row[name] for row in rows] for name in names}
+
+
+# --- Group commit ----------------------------------------------------------------------------
+
+
+class InboundWriter:
+    """Group commit of inbound messages: `receive` answers once its message is committed.
+
+    The messages waiting are written as one batch (`record_batch`) by one task; the next batch
+    starts as soon as the previous one commits, with whatever arrived meanwhile. No timer: a
+    lone message is written at once, and a busy server writes many per transaction."""
+
+    def __init__(self, max_batch: int = MAX_BATCH) -> None:
+        self._max_batch = max_batch
+        self._waiting: list[tuple[InboundMessage, asyncio.Future[str]]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self.batches = 0  # transactions committed (figures for tests)
+
+    async def receive(self, db: Database, clock: Clock, message: InboundMessage) -> str:
+        """Wait until `message` is committed; its outcome. Raises what its transaction raised
+        when it could not be written (the route answers 500: the provider retries)."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.append((message, future))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write(db, clock))
+        return await future
+
+    async def _write(self, db: Database, clock: Clock) -> None:
+        while self._waiting:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            try:
+                await self._commit(db, clock, batch)
+            except BaseException:  # cancelled (shutdown): nobody may wait forever
+                for _, future in [*batch, *self._waiting]:
+                    if not future.done():
+                        future.cancel()
+                self._waiting.clear()
+                raise
+
+    async def _commit(
+        self, db: Database, clock: Clock, batch: list[tuple[InboundMessage, asyncio.Future[str]]]
+    ) -> None:
+        try:
+            outcomes = await record_batch(db, clock, [message for message, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                # Nothing of the batch was written (it rolled back): one by one, so that one
+                # bad message fails only its own request.
+                log.warning("a batch of %d inbound messages failed (%r): one by one",
+                            len(batch), exc)  # fmt: skip
+                for one in batch:
+                    await self._commit(db, clock, [one])
+                return
+            log.exception("an inbound message could not be recorded")
+            _, future = batch[0]
+            if not future.done():
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():  # its request may have gone away: the message is kept
+                future.set_result(outcome)
+
+
+_WRITERS: weakref.WeakKeyDictionary[web.Application, InboundWriter] = weakref.WeakKeyDictionary()
+
+
+def inbound_writer(app: web.Application) -> InboundWriter:
+    """The app's inbound writer, made on its first message."""
+    writer = _WRITERS.get(app)
+    if writer is None:
+        writer = _WRITERS[app] = InboundWriter()
+    return writer

@@ -10,9 +10,9 @@ PUBLIC_BASE_URL + the path and query as received (configured, never guessed from
 headers) and its AccountSid must be ours; the sandbox's over its Standard Webhooks headers,
 with a 5-minute tolerance both ways and every configured secret (rotation). A refused request
 answers 403 and writes nothing: it is counted (WEBHOOK_COUNTERS) and logged. The handlers then
-parse and call the domain (`smsapp.engine.delivery_status`, `smsapp.inbound`), whose
-transaction commits before the answer; a duplicate answers 200 and changes nothing. See
-docs/webhooks.md.
+parse and hand over to the domain's group-commit writers (`smsapp.engine.delivery_status`,
+`smsapp.inbound`), whose transaction commits before the answer; a duplicate answers 200 and
+changes nothing. See docs/webhooks.md.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from smsapp.engine.webhook_signatures import (
     verify_standard,
     verify_twilio,
 )
-from smsapp.inbound import InboundMessage, receive
+from smsapp.inbound import InboundMessage, inbound_writer
 from smsapp.keys import CLOCK, DB, PROVIDER, SETTINGS
 from smsapp.webhook_events import WEBHOOK_COUNTERS
 
@@ -152,7 +152,9 @@ async def twilio_inbound(request: web.Request) -> web.StreamResponse:
         body=fields.get("Body", ""),
         payload=payload_of(fields),
     )
-    outcome = await receive(request.app[DB], request.app[CLOCK], message)
+    outcome = await inbound_writer(request.app).receive(
+        request.app[DB], request.app[CLOCK], message
+    )
     request.app[WEBHOOK_COUNTERS].handle("twilio", "inbound", outcome)
     # An empty TwiML answer: Twilio sends no automatic reply (ours go through the outbox).
     return web.Response(status=200, text=EMPTY_TWIML, content_type="text/xml")
@@ -240,7 +242,9 @@ async def sandbox_inbound(request: web.Request) -> web.StreamResponse:
         body=body,
         payload=payload,
     )
-    outcome = await receive(request.app[DB], request.app[CLOCK], message)
+    outcome = await inbound_writer(request.app).receive(
+        request.app[DB], request.app[CLOCK], message
+    )
     request.app[WEBHOOK_COUNTERS].handle("sandbox", "inbound", outcome)
     return sandbox_response(outcome)
 
