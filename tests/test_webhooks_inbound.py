@@ -1,9 +1,15 @@
 """Inbound messages (pack §10, §11) for both providers, on both backends: STOP, START, HELP and
 replies with their effects committed before the answer, routing by the number texted,
-forgeries refused with nothing written, replays ignored, one confirmation per 24 h."""
+forgeries refused with nothing written, replays ignored, one confirmation per 24 h; and the
+group commit: a batch ends as one message after another would, no answer before its commit,
+a failed batch loses nothing and half-applies nothing, opt-outs wait for the stop lock."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,10 +18,18 @@ import pytest
 
 from smsapp.clock import ManualClock
 from smsapp.config import DatabaseUrl, Settings
-from smsapp.db import Database, Row, Sql
+from smsapp.db import Database, Executor, Row, Sql
+from smsapp.dnc import add_to_dnc
 from smsapp.encoding import is_gsm7
 from smsapp.engine.providers import SandboxProvider
-from smsapp.inbound import name_for_sms, reply_text
+from smsapp.inbound import (
+    InboundMessage,
+    InboundWriter,
+    name_for_sms,
+    receive,
+    record_batch,
+    reply_text,
+)
 from smsapp.keys import DB, PROVIDER
 from smsapp.webhook_events import WEBHOOK_COUNTERS
 from tests.conftest import TenantFactory, TenantFixture
@@ -376,3 +390,314 @@ def test_every_reply_text_is_one_gsm7_part(purpose: Any) -> None:
     text = reply_text(purpose, "W" * 100)
     assert is_gsm7(text)
     assert len(text) <= 160
+
+
+# --- group commit ----------------------------------------------------------------------------
+
+OTHER_NUMBER = "+61400000001"
+
+
+def inbound(body: str, *, from_: str = PERSON, to: str = OUR_NUMBER,
+            event_id: str | None = None) -> InboundMessage:  # fmt: skip
+    sid = "SM" + uuid.uuid4().hex
+    return InboundMessage(
+        provider="twilio", event_id=event_id or sid, provider_message_id=sid,
+        from_number=from_, to_number=to, body=body, payload={"Body": body, "From": from_},
+    )  # fmt: skip
+
+
+async def snapshot(db: Database, tenant_id: int) -> dict[str, Any]:
+    """What inbound messages left in one tenant, named without ids (two tenants compare)."""
+
+    async def rows(sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r.values()) for r in await db.all(Sql(sql), t=tenant_id)]
+
+    bodies = {
+        r["id"]: r["body"]
+        for r in await db.all(
+            Sql("SELECT id, body FROM inbound_messages WHERE tenant_id = :t"), t=tenant_id
+        )
+    }
+
+    return {
+        "dnc": await rows(
+            "SELECT phone_e164, source FROM do_not_contact WHERE tenant_id = :t ORDER BY phone_e164"
+        ),
+        "contacts": await rows(
+            "SELECT phone_e164, consent_at IS NULL FROM contacts "
+            "WHERE tenant_id = :t ORDER BY phone_e164"
+        ),
+        "jobs": await rows(
+            "SELECT c.phone_e164, j.status, j.reason FROM send_jobs j "
+            "JOIN contacts c ON c.id = j.contact_id WHERE j.tenant_id = :t "
+            "ORDER BY j.id"
+        ),
+        "messages": await rows(
+            "SELECT m.from_e164, m.body, m.classification, c.phone_e164 "
+            "FROM inbound_messages m LEFT JOIN contacts c ON c.id = "
+            "m.contact_id WHERE m.tenant_id = :t ORDER BY m.id"
+        ),
+        "events": [
+            (
+                r["type"],
+                r["phone_e164"],
+                r["campaign"],
+                r["data"].get("body"),
+                r["data"].get("reason"),
+                bodies.get(r["data"].get("inbound_message_id")),
+            )
+            for r in await db.all(
+                Sql(
+                    "SELECT e.type, c.phone_e164, k.name AS campaign, e.data FROM events e "
+                    "JOIN contacts c ON c.id = e.contact_id LEFT JOIN campaigns k "
+                    "ON k.id = e.campaign_id WHERE e.tenant_id = :t AND e.type <> 'QUEUED' "
+                    "ORDER BY e.id"
+                ),
+                t=tenant_id,
+            )
+        ],
+        "outbox": await rows(
+            "SELECT purpose, to_e164 FROM outbox WHERE tenant_id = :t ORDER BY id"
+        ),
+    }
+
+
+async def test_a_batch_ends_exactly_as_its_messages_one_after_another(
+    client: Client, clock: ManualClock, make_tenant: TenantFactory
+) -> None:
+    """Two tenants in the same state get the same texts: one tenant's as a single batch, the
+    other's one transaction each. Everything they leave is the same, in the same order,
+    including a person who writes STOP, START and STOP again within the batch, the same event
+    twice in it, an event recorded by an earlier batch, and senders we never imported."""
+    db = client.app[DB]
+    states = {}
+    for slug, our_number in (("batched", OUR_NUMBER), ("single", OTHER_NUMBER)):
+        tenant = await make_tenant(slug)
+        await number(db, clock, tenant.id, our_number)
+        person = await add_contact(client, tenant, clock, PERSON)
+        spring = await campaign(db, clock, tenant.id, name="Spring")
+        await job(db, clock, tenant.id, campaign_id=spring, contact_id=person, status="sent",
+                  sent_at=clock.now())  # fmt: skip
+        await job(db, clock, tenant.id, campaign_id=await campaign(db, clock, tenant.id, "Later"),
+                  contact_id=person, status="queued")  # fmt: skip
+        listed = await add_contact(client, tenant, clock, "+61412000002")
+        async with db.transaction() as tx:
+            await add_to_dnc(tx, clock, tenant_id=tenant.id, phone_e164="+61412000002",
+                             source="manual", reason=None, created_by=None)  # fmt: skip
+        states[slug] = (tenant, our_number, listed)
+    clock.advance(hours=1)
+
+    def texts(to: str, tag: str) -> list[InboundMessage]:
+        stop = inbound("STOP", to=to, event_id=f"{tag}-stop")
+        return [
+            inbound("seen before", to=to, event_id=f"{tag}-early"),
+            stop,
+            stop,  # the same event twice in one batch
+            inbound("Start", to=to),
+            inbound("stop please", to=to),  # listed again; confirmed less than 24 h ago
+            inbound("yes", from_="+61412000002", to=to),  # on the list: an opt-in
+            inbound("HELP", from_="+61412000003", to=to),  # never imported
+            inbound("see you then", from_="+61412000003", to=to),
+            inbound("YES", from_="+61412000004", to=to),  # not on the list: a reply
+            inbound("STOP", from_="not a number", to=to),
+            inbound("STOP", to="+61499999999"),  # no tenant has that number
+        ]
+
+    batched, single = texts(OUR_NUMBER, "b"), texts(OTHER_NUMBER, "s")
+    assert await receive(db, clock, batched[0]) == "reply"
+    assert await receive(db, clock, single[0]) == "reply"
+
+    batch_outcomes = await record_batch(db, clock, batched)
+    one_by_one = [await receive(db, clock, message) for message in single]
+
+    assert batch_outcomes == one_by_one == [
+        "duplicate", "opt_out", "duplicate", "opt_in", "opt_out", "opt_in", "help", "reply",
+        "reply", "unusable_sender", "unknown_number",
+    ]  # fmt: skip
+    first = await snapshot(db, states["batched"][0].id)
+    assert first == await snapshot(db, states["single"][0].id)
+    assert first["dnc"] == [(PERSON, "stop_keyword")]
+    assert [p for p, _ in first["outbox"]] == [
+        "optout_confirmation", "optin_confirmation", "optin_confirmation", "help_reply",
+    ]  # fmt: skip
+    assert [e[0] for e in first["events"]] == [
+        "REPLIED", "OPT_OUT", "CANCELLED", "RESUBSCRIBE", "OPT_OUT", "RESUBSCRIBE", "HELP",
+        "REPLIED", "REPLIED",
+    ]  # fmt: skip
+    # Every message event names its own inbound message.
+    assert all(e[3] == e[5] for e in first["events"] if e[0] != "CANCELLED")
+
+
+class GatedDatabase:
+    """The real database, but every transaction waits at its end, before its commit, until
+    `gate` is open; `fail` makes the next transaction raise there instead."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.dialect = db.dialect
+        self.gate = asyncio.Event()
+        self.at_commit = asyncio.Event()
+        self.transactions = 0
+        self.fail = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self.db.transaction() as tx:
+            yield tx
+            self.transactions += 1
+            self.at_commit.set()
+            await self.gate.wait()
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("the database went away")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+async def test_no_message_is_answered_before_its_batch_has_committed(
+    client: Client, clock: ManualClock, acme: TenantFixture
+) -> None:
+    db = client.app[DB]
+    gated = GatedDatabase(db)
+    writer = InboundWriter()
+    answer = asyncio.create_task(writer.receive(gated, clock, inbound("STOP")))  # type: ignore[arg-type]
+    await asyncio.wait_for(gated.at_commit.wait(), 10)
+    for _ in range(20):
+        await asyncio.sleep(0)  # let anything that would answer early run
+    assert not answer.done()
+    assert await dnc(db) == []  # not committed yet: nobody sees it
+
+    gated.gate.set()
+
+    assert await asyncio.wait_for(answer, 10) == "opt_out"
+    # Answered: the opt-out is already there for any sender that looks.
+    assert len(await dnc(db)) == 1
+
+
+async def test_messages_waiting_together_are_one_transaction(
+    client: Client, clock: ManualClock, acme: TenantFixture
+) -> None:
+    db = client.app[DB]
+    gated = GatedDatabase(db)
+    writer = InboundWriter()
+    first = asyncio.create_task(writer.receive(gated, clock, inbound("hello")))  # type: ignore[arg-type]
+    await asyncio.wait_for(gated.at_commit.wait(), 10)  # the first batch holds one message
+    more = [
+        asyncio.create_task(writer.receive(gated, clock, inbound(  # type: ignore[arg-type]
+            "STOP" if n % 2 else "thanks", from_=f"+6141200{n:04d}")))
+        for n in range(20)
+    ]  # fmt: skip
+    for _ in range(20):
+        await asyncio.sleep(0)
+    gated.gate.set()
+
+    outcomes = await asyncio.wait_for(asyncio.gather(first, *more), 10)
+
+    assert outcomes == ["reply"] + ["reply", "opt_out"] * 10
+    assert gated.transactions == 2 and writer.batches == 2
+    assert len(await dnc(db)) == 10
+
+
+async def test_a_failed_batch_writes_nothing_and_its_messages_are_written_one_by_one(
+    client: Client, clock: ManualClock, acme: TenantFixture
+) -> None:
+    db = client.app[DB]
+    gated = GatedDatabase(db)
+    gated.fail = True  # the batch's transaction fails at its end; each message alone succeeds
+    writer = InboundWriter()
+    before = await counts(db)
+    messages = [inbound("STOP", from_=f"+6141200{n:04d}") for n in range(3)]
+    answers = [asyncio.create_task(writer.receive(gated, clock, m)) for m in messages]  # type: ignore[arg-type]
+    await asyncio.wait_for(gated.at_commit.wait(), 10)
+    assert gated.transactions == 1  # the batch of three, about to fail: none of it is seen
+    assert await counts(db) == before
+    gated.gate.set()
+
+    assert await asyncio.wait_for(asyncio.gather(*answers), 10) == ["opt_out"] * 3
+    assert gated.transactions == 4  # the failed batch, then one per message
+    assert len(await dnc(db)) == 3
+    assert len(await outbox(db)) == 3
+    assert len(await all_rows(db, "SELECT id FROM webhook_events")) == 3
+
+
+async def test_a_bad_message_fails_only_its_own_request(
+    client: Client, clock: ManualClock, acme: TenantFixture
+) -> None:
+    db = client.app[DB]
+    writer = InboundWriter()
+    bad = InboundMessage(provider="twilio", event_id="SMbad", provider_message_id="SMbad",
+                         from_number=PERSON, to_number=OUR_NUMBER, body="STOP",
+                         payload={"unstorable": {1, 2}})  # fmt: skip
+    good = [inbound("hello", from_=f"+6141200{n:04d}") for n in range(3)]
+
+    answers = await asyncio.gather(
+        *(writer.receive(db, clock, m) for m in [good[0], bad, *good[1:]]),
+        return_exceptions=True,
+    )
+
+    assert answers[0] == answers[2] == answers[3] == "reply"
+    assert isinstance(answers[1], TypeError)
+    assert await dnc(db) == []  # the bad STOP wrote nothing
+    assert len(await all_rows(db, "SELECT id FROM inbound_messages")) == 3
+
+
+class LockWatch:
+    """The real database; `asked` is set once a transaction asks for a stop lock."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.dialect = db.dialect
+        self.asked = asyncio.Event()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self.db.transaction() as tx:
+            real = tx.stop_lock
+
+            async def stop_lock(tenant_id: int) -> None:
+                self.asked.set()
+                await real(tenant_id)
+
+            tx.stop_lock = stop_lock  # type: ignore[method-assign]
+            yield tx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+async def stop_lock_waiting(db: Database, tenant_id: int) -> bool:
+    """Whether a transaction waits for the tenant's stop lock (asked, not granted)."""
+    if db.dialect == "postgresql":
+        waiting = await db.val(Sql(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND objid = :t"), t=tenant_id)  # fmt: skip
+        return bool(waiting)
+    lock = db.stop_locks[tenant_id]  # type: ignore[attr-defined]
+    return bool(lock._writers_waiting)
+
+
+async def test_an_opt_out_waits_for_the_senders_already_checked_and_a_reply_does_not(
+    client: Client, clock: ManualClock, acme: TenantFixture
+) -> None:
+    """A sender holds the tenant's stop lock shared (its provider calls under way): a STOP is
+    not answered, nor written, until the sender is done; a plain reply needs no lock."""
+    db = client.app[DB]
+    watch = LockWatch(db)
+    writer = InboundWriter()
+    async with db.sender_session(acme.id) as session:
+        async with session.transaction():
+            pass  # the claim committed; the session keeps the lock shared
+        assert await writer.receive(watch, clock, inbound("see you")) == "reply"  # type: ignore[arg-type]
+        assert not watch.asked.is_set()
+        stop = asyncio.create_task(writer.receive(watch, clock, inbound("STOP")))  # type: ignore[arg-type]
+        await asyncio.wait_for(watch.asked.wait(), 10)
+        for _ in range(200):
+            if await stop_lock_waiting(db, acme.id):
+                break
+        assert await stop_lock_waiting(db, acme.id)
+        assert not stop.done()
+        assert await dnc(db) == []
+    # The sender is done: the STOP takes the lock, commits and is answered.
+    assert await asyncio.wait_for(stop, 10) == "opt_out"
+    assert len(await dnc(db)) == 1
