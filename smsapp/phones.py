@@ -12,6 +12,7 @@ from phonenumbers import (
     NumberParseException,
     PhoneMetadata,
     PhoneNumber,
+    PhoneNumberDesc,
     PhoneNumberFormat,
     PhoneNumberType,
 )
@@ -40,6 +41,34 @@ _AU_ANSWERS_FIRST = (
     and _AU.leading_digits is None
     and COUNTRY_CODE_TO_REGION_CODE.get(61, ())[:1] == ("AU",)
 )
+# The types `_number_type_helper` tries, in its order, before fixed line and mobile.
+_TYPES_BEFORE_MOBILE = ("premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
+                        "pager", "uan", "voicemail")  # fmt: skip
+
+
+def _pattern_for(desc: PhoneNumberDesc | None, digits: int) -> re.Pattern[str] | None:
+    """`desc`'s pattern when a national number of `digits` digits may match it (the length
+    test of phonenumbers' `_is_number_matching_desc`), else None: no such number matches."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    if desc.possible_length and digits not in desc.possible_length:
+        return None
+    return re.compile(desc.national_number_pattern)
+
+
+def _au_mobile_patterns() -> tuple[re.Pattern[str], re.Pattern[str], list[re.Pattern[str]]] | None:
+    """AU's general and mobile patterns and those of the types tried before them, for 9-digit
+    national numbers; None when the shortcut cannot answer as `_number_type_helper` would."""
+    if _AU is None or not _AU_ANSWERS_FIRST or _AU.same_mobile_and_fixed_line_pattern:
+        return None
+    general, mobile = _pattern_for(_AU.general_desc, 9), _pattern_for(_AU.mobile, 9)
+    if general is None or mobile is None:
+        return None
+    before = [_pattern_for(getattr(_AU, name), 9) for name in _TYPES_BEFORE_MOBILE]
+    return general, mobile, [p for p in before if p is not None]
+
+
+_AU_MOBILE_PATTERNS = _au_mobile_patterns()
 
 
 @dataclass(frozen=True)
@@ -61,6 +90,22 @@ def au_mobile_shape(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _is_au_mobile(national: str) -> bool:
+    """True when `_number_type_helper(national, AU)` answers MOBILE or FIXED_LINE_OR_MOBILE,
+    decided with its own patterns, compiled once: it answers one of those two exactly when
+    the number matches the general and the mobile pattern and none of the types it tries
+    first (whether the fixed-line pattern matches too only picks which of the two). False:
+    ask phonenumbers."""
+    if _AU_MOBILE_PATTERNS is None:
+        return False
+    general, mobile, before = _AU_MOBILE_PATTERNS
+    return (
+        general.fullmatch(national) is not None
+        and mobile.fullmatch(national) is not None
+        and not any(p.fullmatch(national) for p in before)
+    )
+
+
 def _au_type(national: str) -> int:
     """`number_type` of +61 `national`, or UNKNOWN when AU does not know it (CC or CX may)."""
     assert _AU is not None
@@ -74,6 +119,8 @@ def normalise_phone(raw: str | None, region: str = "AU") -> Normalised:
     region = (region or "AU").upper()
     national = au_mobile_shape(text) if region == "AU" else None
     if national is not None:
+        if _is_au_mobile(national):
+            return Normalised("+61" + national, None)
         kind = _au_type(national)
         if kind in SMS_CAPABLE:
             return Normalised("+61" + national, None)
