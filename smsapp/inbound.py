@@ -29,8 +29,11 @@ once it has committed does each request get its answer. A batch applies its mess
 as one after another would: they are planned in arrival order in memory against what the
 transaction read (two texts of one person in one batch, STOP then START, end as they would
 one by one). A batch that holds an opt-out or opt-in takes the stop locks of their tenants
-first, in id order. A batch that fails is written again one message at a time, so one bad
-message fails only its own request (a 500: the provider retries).
+first, in id order. When a lock is busy for more than a moment (the tenant's sender has
+provider calls under way), the batch rolls back and those messages wait for it in a queue of
+their own while the others are written at once. A batch that fails is written again one
+message at a time, so one bad message fails only its own request (a 500: the provider
+retries).
 
 Confirmations go through the outbox (sent by its dispatcher ahead of campaign traffic, from
 the number the person texted). Their texts are short and GSM-7 only: each part costs.
@@ -65,6 +68,7 @@ CONFIRMATION_INTERVAL = timedelta(hours=24)
 MAX_BODY = 1600  # Twilio's own limit on one message's body
 MAX_NAME_IN_REPLY = 40
 MAX_BATCH = 500  # messages in one transaction; more wait for the next
+LOCK_WAIT = 0.05  # seconds a batch waits for its stop locks before it sets their messages aside
 
 OPT_OUT_TEXT = (
     "{name}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
@@ -147,6 +151,16 @@ async def route_many(db: Executor, to_numbers: Iterable[str]) -> dict[str, Row]:
 # --- One batch: many messages, one transaction -----------------------------------------------
 
 
+class LocksBusy(Exception):
+    """A batch could not take a tenant's stop lock in time (the tenant's sender has provider
+    calls under way): it wrote nothing. `waiting`: the positions of the messages that need
+    that lock."""
+
+    def __init__(self, waiting: list[int]) -> None:
+        super().__init__(f"{len(waiting)} messages wait for a stop lock")
+        self.waiting = waiting
+
+
 class BatchConflict(RuntimeError):
     """The list changed under the batch in a way its plan did not foresee (a number taken off
     by hand meanwhile): the batch rolls back and its messages are written again one by one."""
@@ -177,6 +191,11 @@ class _Item:
     @property
     def body(self) -> str:
         return self.message.body[:MAX_BODY]
+
+    @property
+    def changes_list(self) -> bool:
+        """May put its sender on the tenant's list or take it off: needs the stop lock."""
+        return self.phone is not None and self.wants in ("opt_out", "opt_in")
 
 
 @dataclass
@@ -211,21 +230,35 @@ def _prepare(message: InboundMessage, number: Row | None) -> _Item:
     return _Item(message, number, phone, classify(message.body, keywords, on_dnc=True))
 
 
-async def record_batch(db: Database, clock: Clock, messages: Sequence[InboundMessage]) -> list[str]:
+async def record_batch(
+    db: Database,
+    clock: Clock,
+    messages: Sequence[InboundMessage],
+    *,
+    lock_wait: float | None = None,
+) -> list[str]:
     """Apply many authenticated inbound messages in one transaction, exactly as one after
     another would; answers each one's outcome (`duplicate` when its event was handled before,
-    by an earlier batch or earlier in this one)."""
+    by an earlier batch or earlier in this one).
+
+    `lock_wait`: how long the batch may wait for its stop locks, in seconds (None: as long as
+    it takes); past it the batch rolls back, having written nothing, and raises LocksBusy with
+    the messages of the tenant whose lock it was waiting for."""
     now = clock.now()
     numbers = await route_many(db, [m.to_number for m in messages])
     items = [_prepare(m, numbers.get(m.to_number)) for m in messages]
     # The tenants whose list this batch may change: their stop locks come first in the
     # transaction (the lock order of smsapp.db.stop_lock), in id order.
-    locked = sorted({
-        i.tenant_id for i in items if i.phone is not None and i.wants in ("opt_out", "opt_in")
-    })  # fmt: skip
+    locked = sorted({i.tenant_id for i in items if i.changes_list})
     async with db.transaction() as tx:
-        for tenant_id in locked:
-            await tx.stop_lock(tenant_id)
+        taken: list[int] = []
+        try:
+            await asyncio.wait_for(_stop_locks(tx, locked, taken), lock_wait)
+        except TimeoutError:
+            busy = locked[len(taken)]
+            raise LocksBusy([
+                n for n, i in enumerate(items) if i.changes_list and i.tenant_id == busy
+            ]) from None  # fmt: skip
         keys = [EventKey(i.message.provider, i.message.event_id, i.message.payload) for i in items]
         claimed = await claim_many(tx, keys, kind="inbound", now=now)
         live: list[_Item] = []
@@ -239,6 +272,12 @@ async def record_batch(db: Database, clock: Clock, messages: Sequence[InboundMes
         writes = _plan(live, senders, set(locked))
         await _write(tx, live, senders, writes, now)
     return [i.outcome for i in items]
+
+
+async def _stop_locks(tx: Executor, tenant_ids: list[int], taken: list[int]) -> None:
+    for tenant_id in tenant_ids:
+        await tx.stop_lock(tenant_id)
+        taken.append(tenant_id)
 
 
 async def receive(db: Database, clock: Clock, message: InboundMessage) -> str:
@@ -496,27 +535,33 @@ def _columns(
 # --- Group commit ----------------------------------------------------------------------------
 
 
-class InboundWriter:
-    """Group commit of inbound messages: `receive` answers once its message is committed.
+Waiting = list[tuple[InboundMessage, asyncio.Future[str]]]
 
-    The messages waiting are written as one batch (`record_batch`) by one task; the next batch
-    starts as soon as the previous one commits, with whatever arrived meanwhile. No timer: a
-    lone message is written at once, and a busy server writes many per transaction."""
 
-    def __init__(self, max_batch: int = MAX_BATCH) -> None:
+class _Queue:
+    """Messages waiting to be written, and the one task writing them: one batch at a time,
+    each with whatever was waiting when the previous one committed (no timer: a lone message
+    is written at once, and a busy server writes many per transaction).
+
+    With `held`, a batch waits at most `lock_wait` for its stop locks; when a tenant's lock is
+    busy, the messages that need it move to `held` (which waits as long as it takes) and the
+    others are written at once: a sender's provider calls hold up only the opt-outs and
+    opt-ins of its own tenant."""
+
+    def __init__(
+        self, max_batch: int, lock_wait: float | None = None, held: _Queue | None = None
+    ) -> None:
         self._max_batch = max_batch
-        self._waiting: list[tuple[InboundMessage, asyncio.Future[str]]] = []
+        self._lock_wait = lock_wait
+        self._held = held
+        self._waiting: Waiting = []
         self._writing: asyncio.Task[None] | None = None
         self.batches = 0  # transactions committed (figures for tests)
 
-    async def receive(self, db: Database, clock: Clock, message: InboundMessage) -> str:
-        """Wait until `message` is committed; its outcome. Raises what its transaction raised
-        when it could not be written (the route answers 500: the provider retries)."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiting.append((message, future))
+    def put(self, db: Database, clock: Clock, entries: Waiting) -> None:
+        self._waiting.extend(entries)
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write(db, clock))
-        return await future
 
     async def _write(self, db: Database, clock: Clock) -> None:
         while self._waiting:
@@ -531,11 +576,19 @@ class InboundWriter:
                 self._waiting.clear()
                 raise
 
-    async def _commit(
-        self, db: Database, clock: Clock, batch: list[tuple[InboundMessage, asyncio.Future[str]]]
-    ) -> None:
+    async def _commit(self, db: Database, clock: Clock, batch: Waiting) -> None:
+        messages = [message for message, _ in batch]
+        lock_wait = self._lock_wait if self._held is not None else None
         try:
-            outcomes = await record_batch(db, clock, [message for message, _ in batch])
+            outcomes = await record_batch(db, clock, messages, lock_wait=lock_wait)
+        except LocksBusy as busy:
+            assert self._held is not None
+            waiting = set(busy.waiting)
+            self._held.put(db, clock, [e for n, e in enumerate(batch) if n in waiting])
+            rest = [e for n, e in enumerate(batch) if n not in waiting]
+            if rest:  # written at once (another tenant's lock found busy sets more aside)
+                await self._commit(db, clock, rest)
+            return
         except Exception as exc:
             if len(batch) > 1:
                 # Nothing of the batch was written (it rolled back): one by one, so that one
@@ -554,6 +607,30 @@ class InboundWriter:
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():  # its request may have gone away: the message is kept
                 future.set_result(outcome)
+
+
+class InboundWriter:
+    """Group commit of inbound messages: `receive` answers once its message is committed.
+
+    Every message goes to one queue, whose batches wait at most `lock_wait` for their stop
+    locks; the opt-outs and opt-ins whose tenant's lock is busy move to a second queue that
+    waits for it, so that the provider calls of one tenant's sender never hold up the replies
+    of anyone, nor the opt-outs of other tenants, for longer than that."""
+
+    def __init__(self, max_batch: int = MAX_BATCH, lock_wait: float = LOCK_WAIT) -> None:
+        self.held = _Queue(max_batch)
+        self.queue = _Queue(max_batch, lock_wait, held=self.held)
+
+    async def receive(self, db: Database, clock: Clock, message: InboundMessage) -> str:
+        """Wait until `message` is committed; its outcome. Raises what its transaction raised
+        when it could not be written (the route answers 500: the provider retries)."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.queue.put(db, clock, [(message, future)])
+        return await future
+
+    @property
+    def batches(self) -> int:
+        return self.queue.batches + self.held.batches
 
 
 _WRITERS: weakref.WeakKeyDictionary[web.Application, InboundWriter] = weakref.WeakKeyDictionary()

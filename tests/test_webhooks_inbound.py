@@ -701,3 +701,37 @@ async def test_an_opt_out_waits_for_the_senders_already_checked_and_a_reply_does
     # The sender is done: the STOP takes the lock, commits and is answered.
     assert await asyncio.wait_for(stop, 10) == "opt_out"
     assert len(await dnc(db)) == 1
+
+
+async def test_a_busy_stop_lock_holds_up_only_the_opt_outs_it_concerns(
+    client: Client, clock: ManualClock, acme: TenantFixture, make_tenant: TenantFactory
+) -> None:
+    """Acme's sender has provider calls under way. Acme's STOP waits for them, set aside in a
+    queue of its own; the rest of its batch (Acme's reply, another tenant's STOP and reply) is
+    written at once on PostgreSQL. (SQLite has one writer, and a transaction waiting for a
+    stop lock holds it: there everything waits, as any write does.)"""
+    db = client.app[DB]
+    beta = await make_tenant("beta")
+    await number(db, clock, beta.id, OTHER_NUMBER)
+    writer = InboundWriter(lock_wait=0.01)
+    texts = [
+        inbound("STOP"),
+        inbound("see you", from_="+61412000001"),
+        inbound("STOP", to=OTHER_NUMBER),
+        inbound("thanks", from_="+61412000001", to=OTHER_NUMBER),
+    ]
+    async with db.sender_session(acme.id) as session:
+        async with session.transaction():
+            pass
+        answers = [asyncio.create_task(writer.receive(db, clock, t)) for t in texts]
+        if db.dialect == "postgresql":
+            others = await asyncio.wait_for(asyncio.gather(*answers[1:]), 10)
+            assert others == ["reply", "opt_out", "reply"]
+            assert not answers[0].done()
+            assert await dnc(db) == [
+                {"tenant_id": beta.id, "phone_e164": PERSON, "source": "stop_keyword"}
+            ]
+    assert await asyncio.wait_for(asyncio.gather(*answers), 10) == [
+        "opt_out", "reply", "opt_out", "reply",
+    ]  # fmt: skip
+    assert sorted(r["tenant_id"] for r in await dnc(db)) == sorted([acme.id, beta.id])
