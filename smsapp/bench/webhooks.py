@@ -7,7 +7,8 @@ signed `delivered` callback carrying its reference, as Twilio posts them. `inbou
 as many contacts texts us once, nine in ten a reply and one in ten a STOP (DNC, OPT_OUT and a
 confirmation in the outbox). Every request is signed like Twilio's (X-Twilio-Signature over
 PUBLIC_BASE_URL + path and query) and goes through the whole handler: signature, replay claim
-in webhook_events, the state machine or the opt-out matrix, events, one transaction each.
+in webhook_events, the state machine or the opt-out matrix, events; each answered once its
+group commit's transaction has committed.
 
 The ceiling is a bare aiohttp app whose only handler parses the same form and answers 200,
 measured in the same run with the same client. Each server runs in its own (spawned) process;
@@ -248,7 +249,8 @@ async def recorded(url: DatabaseUrl) -> dict[str, int]:
                 "(SELECT count(*) FROM inbound_messages) AS inbound_messages, "
                 "(SELECT count(*) FROM events WHERE type IN ('REPLIED', 'OPT_OUT')) "
                 "AS inbound_events, "
-                "(SELECT count(*) FROM do_not_contact) AS do_not_contact")
+                "(SELECT count(*) FROM do_not_contact) AS do_not_contact, "
+                "(SELECT count(*) FROM outbox) AS outbox")
         )  # fmt: skip
     finally:
         await db.close()
@@ -264,7 +266,7 @@ def none_lost(kind: str, answered: int, counts: dict[str, int], callbacks: int) 
     stops = callbacks // 10
     return (
         counts["inbound_messages"] == counts["inbound_events"] == answered
-        and counts["do_not_contact"] == stops
+        and counts["do_not_contact"] == counts["outbox"] == stops
     )
 
 
