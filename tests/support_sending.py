@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsapp.campaigns import create_campaign, create_template
-from smsapp.clock import ManualClock
+from smsapp.clock import Clock, ManualClock
 from smsapp.config import Settings
 from smsapp.db import Database, Sql
 from smsapp.engine.providers import Provider, SandboxProvider
@@ -35,7 +35,7 @@ def phones(n: int, start: int = 1) -> list[str]:
 
 
 async def add_contacts(
-    db: Database, clock: ManualClock, tenant_id: int, numbers: list[str], *,
+    db: Database, clock: Clock, tenant_id: int, numbers: list[str], *,
     state: str | None = "NSW", tag: str | None = None, country: str = "AU",
 ) -> list[int]:  # fmt: skip
     tags = [tag] if tag else []
@@ -64,7 +64,7 @@ async def add_contacts(
     return [r["id"] for r in rows if r["phone_e164"] in wanted]
 
 
-async def make_tenant(db: Database, clock: ManualClock, slug: str, **settings: Any) -> int:
+async def make_tenant(db: Database, clock: Clock, slug: str, **settings: Any) -> int:
     tenant_id = await create_tenant(db, clock, name=slug.title(), slug=slug)
     if settings:
         assignments = ", ".join(f"{k} = :{k}" for k in settings)
@@ -74,7 +74,7 @@ async def make_tenant(db: Database, clock: ManualClock, slug: str, **settings: A
 
 
 async def make_campaign(
-    db: Database, clock: ManualClock, settings: Settings, tenant_id: int, *,
+    db: Database, clock: Clock, settings: Settings, tenant_id: int, *,
     body: str = "Hi {first_name}", tag: str | None = None, queue: bool = True,
     name: str = "C",
 ) -> int:  # fmt: skip
@@ -92,7 +92,7 @@ async def make_campaign(
 
 async def scenario(
     db: Database,
-    clock: ManualClock,
+    clock: Clock,
     settings: Settings,
     *,
     contacts: int = 3,
@@ -120,7 +120,7 @@ def sandbox(clock: ManualClock) -> SandboxProvider:
     return SandboxProvider(clock)
 
 
-def sender(db: Database, clock: ManualClock, provider: Provider, **config: Any) -> Sender:
+def sender(db: Database, clock: Clock, provider: Provider, **config: Any) -> Sender:
     import random
 
     return Sender(db, clock, provider, config=SenderConfig(**config), rng=random.Random(7))

@@ -194,7 +194,7 @@ async def test_no_hit_is_answered_before_its_batch_has_committed(
 ) -> None:
     [one] = await make_links(db, clock, 1)
     gated = GatedDatabase(db)
-    async with running(HitWriter(gated)) as writer:  # type: ignore[arg-type]
+    async with running(HitWriter(gated)) as writer:
         answer = asyncio.create_task(writer.record(pending(clock.now(), one)))
         await asyncio.wait_for(gated.at_commit.wait(), 10)
         for _ in range(20):
@@ -214,7 +214,7 @@ async def test_a_failed_batch_answers_its_error_and_writes_nothing(
     gated = GatedDatabase(db)
     gated.fail = True
     gated.gate.set()
-    async with running(HitWriter(gated)) as writer:  # type: ignore[arg-type]
+    async with running(HitWriter(gated)) as writer:
         with pytest.raises(RuntimeError, match="went away"):
             await asyncio.wait_for(writer.record(pending(clock.now(), one)), 10)
         assert await stored(db, one.id) == (0, 0, 0, 0)
@@ -231,7 +231,7 @@ async def test_when_a_batch_fails_its_hits_are_written_one_by_one(
     gated = GatedDatabase(db)
     gated.fail = True  # the batch's transaction fails; each hit alone then succeeds
     gated.gate.set()
-    writer = HitWriter(gated)  # type: ignore[arg-type]
+    writer = HitWriter(gated)
     answers = [asyncio.create_task(writer.record(pending(clock.now(), one))) for one in links]
     async with running(writer):
         decisions = await asyncio.wait_for(asyncio.gather(*answers), 10)
@@ -247,7 +247,7 @@ async def test_hits_waiting_together_are_one_transaction_and_a_burst_in_it_count
     links = await make_links(db, clock, 3)
     gated = GatedDatabase(db)
     gated.gate.set()
-    writer = HitWriter(gated)  # type: ignore[arg-type]
+    writer = HitWriter(gated)
     # 60 hits, 20 per link, all waiting before the writer runs: one batch, one transaction.
     hits = [pending(clock.now(), links[n % 3]) for n in range(60)]
     answers = [asyncio.create_task(writer.record(hit)) for hit in hits]

@@ -23,7 +23,8 @@ async def acme(make_tenant: TenantFactory) -> TenantFixture:
 
 
 def db_of(client: Client) -> Database:
-    return client.app[DB]
+    db: Database = client.app[DB]
+    return db
 
 
 async def contact(client: Client, tenant: TenantFixture, clock: ManualClock, phone: str,

@@ -66,8 +66,8 @@ async def prepared_campaign(
                              provider="twilio")  # fmt: skip
     await db.run(Sql("UPDATE sending_numbers SET per_minute_limit = 10000, daily_cap = 100000, "
                      "warmup_started_on = NULL"))  # fmt: skip
-    await add_contacts(db, clock, tenant_id, phones(contacts))  # type: ignore[arg-type]
-    campaign_id = await make_campaign(db, clock, settings, tenant_id, queue=False)  # type: ignore[arg-type]
+    await add_contacts(db, clock, tenant_id, phones(contacts))
+    campaign_id = await make_campaign(db, clock, settings, tenant_id, queue=False)
     await queue_campaign(db, clock, settings, tenant_id=tenant_id, campaign_id=campaign_id)
     return tenant_id, campaign_id
 

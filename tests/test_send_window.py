@@ -21,8 +21,8 @@ UNKNOWN_AU = places_for(timezone=None, state=None, postcode=None, country="AU",
                         tenant_timezone="Australia/Sydney")  # fmt: skip
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 CASES = [
@@ -95,7 +95,7 @@ def test_it_reads_all_day_and_split_windows() -> None:
 
 
 def test_it_holds_a_window_that_never_opens_and_looks_again_later() -> None:
-    closed = {day: [] for day in DEFAULT}
+    closed: dict[str, list[list[str]]] = {day: [] for day in DEFAULT}
     now = utc(2026, 1, 5, 3)
     assert opening(now, SYDNEY, closed, respect_holidays=True) == now + NEVER_OPEN_RECHECK
 

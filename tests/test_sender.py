@@ -249,7 +249,7 @@ async def test_it_marks_unknown_what_a_provider_that_cannot_reconcile_left_ambig
 ) -> None:
     await scenario(db, clock, settings, contacts=1)
     provider = sandbox(clock)
-    provider.can_reconcile = False  # type: ignore[misc]
+    provider.can_reconcile = False
     provider.fail_next(error("ambiguous", http_status=504))
     done = await sender(db, clock, provider).run_once()
     assert done.unknown == 1 and (await only_job(db))["status"] == "unknown"

@@ -106,5 +106,5 @@ async def test_a_retried_job_reaches_twilio_once_in_all(
         job: dict[str, Any] | None = await db.one(Sql("SELECT * FROM send_jobs"))
         assert job is not None
         clock.set(max(clock.now(), job["next_attempt_at"]))
-    assert job["status"] == "sent" and job["attempts"] == 3
+    assert job is not None and job["status"] == "sent" and job["attempts"] == 3
     assert len(standin.messages) == 1 and len(standin.sends) == 3

@@ -13,7 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from smsapp.clock import ManualClock
-from smsapp.db import Row, Sql
+from smsapp.db import Database, Row, Sql
 from smsapp.encoding import count_parts
 from smsapp.keys import DB, SETTINGS
 from smsapp.numbers import add_sending_number
@@ -61,7 +61,8 @@ async def queued_campaign(
 
 
 async def jobs(client: Client) -> list[Row]:
-    return await client.app[DB].all(Sql("SELECT * FROM send_jobs ORDER BY contact_id"))
+    db: Database = client.app[DB]
+    return await db.all(Sql("SELECT * FROM send_jobs ORDER BY contact_id"))
 
 
 async def token_of(client: Client, contact_id: int) -> str:
@@ -218,7 +219,8 @@ def test_it_gives_alphanumeric_senders_a_footer_with_the_link() -> None:
 
 
 async def dnc_rows(client: Client) -> list[Row]:
-    return await client.app[DB].all(Sql("SELECT tenant_id, phone_e164, source FROM do_not_contact"))
+    db: Database = client.app[DB]
+    return await db.all(Sql("SELECT tenant_id, phone_e164, source FROM do_not_contact"))
 
 
 async def event_types(client: Client) -> Counter[str]:

@@ -561,7 +561,7 @@ async def test_no_message_is_answered_before_its_batch_has_committed(
     db = client.app[DB]
     gated = GatedDatabase(db)
     writer = InboundWriter()
-    answer = asyncio.create_task(writer.receive(gated, clock, inbound("STOP")))  # type: ignore[arg-type]
+    answer = asyncio.create_task(writer.receive(gated, clock, inbound("STOP")))
     await asyncio.wait_for(gated.at_commit.wait(), 10)
     for _ in range(20):
         await asyncio.sleep(0)  # let anything that would answer early run
@@ -581,10 +581,10 @@ async def test_messages_waiting_together_are_one_transaction(
     db = client.app[DB]
     gated = GatedDatabase(db)
     writer = InboundWriter()
-    first = asyncio.create_task(writer.receive(gated, clock, inbound("hello")))  # type: ignore[arg-type]
+    first = asyncio.create_task(writer.receive(gated, clock, inbound("hello")))
     await asyncio.wait_for(gated.at_commit.wait(), 10)  # the first batch holds one message
     more = [
-        asyncio.create_task(writer.receive(gated, clock, inbound(  # type: ignore[arg-type]
+        asyncio.create_task(writer.receive(gated, clock, inbound(
             "STOP" if n % 2 else "thanks", from_=f"+6141200{n:04d}")))
         for n in range(20)
     ]  # fmt: skip
@@ -608,7 +608,7 @@ async def test_a_failed_batch_writes_nothing_and_its_messages_are_written_one_by
     writer = InboundWriter()
     before = await counts(db)
     messages = [inbound("STOP", from_=f"+6141200{n:04d}") for n in range(3)]
-    answers = [asyncio.create_task(writer.receive(gated, clock, m)) for m in messages]  # type: ignore[arg-type]
+    answers = [asyncio.create_task(writer.receive(gated, clock, m)) for m in messages]
     await asyncio.wait_for(gated.at_commit.wait(), 10)
     assert gated.transactions == 1  # the batch of three, about to fail: none of it is seen
     assert await counts(db) == before
@@ -688,9 +688,9 @@ async def test_an_opt_out_waits_for_the_senders_already_checked_and_a_reply_does
     async with db.sender_session(acme.id) as session:
         async with session.transaction():
             pass  # the claim committed; the session keeps the lock shared
-        assert await writer.receive(watch, clock, inbound("see you")) == "reply"  # type: ignore[arg-type]
+        assert await writer.receive(watch, clock, inbound("see you")) == "reply"
         assert not watch.asked.is_set()
-        stop = asyncio.create_task(writer.receive(watch, clock, inbound("STOP")))  # type: ignore[arg-type]
+        stop = asyncio.create_task(writer.receive(watch, clock, inbound("STOP")))
         await asyncio.wait_for(watch.asked.wait(), 10)
         for _ in range(200):
             if await stop_lock_waiting(db, acme.id):
