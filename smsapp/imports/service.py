@@ -273,27 +273,27 @@ async def store_dry_run(
                 api_key_id=actor.api_key_id,
                 now=now,
             )
-            # Each chunk's rows are written while the next chunk is decided: the database
-            # (SQLite's thread, or the PostgreSQL server) works while this process decides.
-            # The lookups go first, as they share the connection with the writes.
-            written: tuple[NormalisedChunk, list[Decision]] | None = None
-            while chunk is not None:
-                lookups = await load_lookups(tx, tenant_id, chunk.keys, now)
-                writing = None
-                if written is not None:
-                    writing = asyncio.ensure_future(_insert_lineage(tx, batch_id, *written, now))
-                    await asyncio.sleep(0)  # let it send its statement
-                try:
+            # Each chunk's rows are written while the next one is normalised, looked up and
+            # decided: the lookups read on another connection (a SQLite reader, or another
+            # PostgreSQL session), so the database writes and this process decides at once.
+            writing: asyncio.Future[None] | None = None
+            try:
+                while chunk is not None:
+                    lookups = await load_lookups(db, tenant_id, chunk.keys, now)
                     decisions = decider.decide(chunk.keys, lookups)
                     tally.update(d.decision for d in decisions)
                     preview += [_decision_json(d) for d in decisions[: limit - len(preview)]]
-                finally:
                     if writing is not None:
                         await writing
-                written = chunk, decisions
-                chunk = await anext(chunks, None)
-            if written is not None:
-                await _insert_lineage(tx, batch_id, *written, now)
+                    writing = asyncio.ensure_future(
+                        _insert_lineage(tx, batch_id, chunk, decisions, now)
+                    )
+                    chunk = await anext(chunks, None)
+                if writing is not None:
+                    await writing
+            finally:
+                if writing is not None and not writing.done():
+                    await asyncio.wait([writing])  # never leave a write running on a rollback
             counts = {name: tally.get(name, 0) for name in DECISIONS}
             await tx.run("imports.set_counts", id=batch_id, counts=counts)
     return DryRun(batch_id, counts, preview, len(cells), encoding, delimiter)
