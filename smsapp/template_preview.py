@@ -1,11 +1,13 @@
 """What a template costs to send, as the template and campaign pages show it (pack §7, §8).
 
-One rule, used by the live preview endpoint, the server-rendered preview and the lists: the
-body is counted with the tenant's opt-out footer when it needs one (`templating.needs_footer`)
-and with `{link}` (and `{optout_link}`) at the real short-link length, through
-`encoding.render_for_count`. Other placeholders (`{first_name}`, attributes) are counted as
-written: their length depends on the contact, and the campaign page shows a message rendered
-for a real one. No aiohttp here.
+One rule, used by the live preview endpoint, the server-rendered preview and the lists, and
+the queue builder's own: the body is counted with the footer the queue builder would append
+(`templating.footer_text`, for the tenant's sender kind as `queue_builder.campaign_sender_kind`
+decides it: from an alphanumeric sender the unsubscribe link replaces "reply STOP"), with
+`{link}` at the real short-link length and `{optout_link}` at the real `/u/{token}` length (on
+the app's own host), through `encoding.render_for_count`. Other placeholders (`{first_name}`,
+attributes) are counted as written: their length depends on the contact, and the campaign page
+shows a message rendered for a real one. No aiohttp here.
 """
 
 from __future__ import annotations
@@ -22,15 +24,19 @@ from smsapp.templating import (
     LINK,
     OPTOUT_LINK,
     Recipient,
+    SenderKind,
     TemplateError,
     check_syntax,
-    needs_footer,
+    footer_text,
     placeholders,
     render,
     with_footer,
 )
+from smsapp.unsubscribe import TOKEN_LENGTH as UNSUBSCRIBE_TOKEN_LENGTH
+from smsapp.unsubscribe import unsubscribe_url
 
 SAMPLE_TOKEN = "x" * TOKEN_LENGTH
+SAMPLE_UNSUBSCRIBE_TOKEN = "x" * UNSUBSCRIBE_TOKEN_LENGTH
 NAMED_CHARACTERS = {
     "\u00a0": "no-break space",
     "\u2009": "thin space",
@@ -44,6 +50,7 @@ class Preview:
     analysis: Analysis
     footer: str | None  # the footer as appended, or None when the body carries its own
     link: str  # a short link of the real length, as counted
+    sender_kind: SenderKind  # what the tenant's campaigns go from, as the queue builder decides
     message: str  # the body as a recipient sees it, with that link and the footer
     placeholders: list[str]
     problem: str | None  # a syntax error the template would be refused for
@@ -59,6 +66,7 @@ class Preview:
             {
                 "footer": self.footer,
                 "link_length": len(self.link),
+                "sender_kind": self.sender_kind,
                 "message": self.message,
                 "placeholders": self.placeholders,
                 "problem": self.problem,
@@ -82,24 +90,33 @@ def sample_link(settings: Settings, tenant: Mapping[str, Any]) -> str:
     return short_url(base_url(settings, tenant["short_link_base_url"]), SAMPLE_TOKEN)
 
 
-def footer_for(body: str, tenant: Mapping[str, Any], link: str) -> str | None:
-    """The footer appended to `body`, filled, or None when the body already names the sender
-    and carries an opt-out. `{optout_link}` is counted at the short-link length."""
-    name = str(tenant["name"])
-    if not needs_footer(body, name):
-        return None
-    footer = str(tenant["optout_footer"])
-    return footer.replace("{tenant_name}", name).replace(OPTOUT_PLACEHOLDER, link)
+def sample_optout_link(settings: Settings) -> str:
+    """An unsubscribe link as long as the real ones: `/u/{token}` on the app's own host, as the
+    queue builder makes them (never on the short host)."""
+    return unsubscribe_url(settings.public_base_url, SAMPLE_UNSUBSCRIBE_TOKEN)
 
 
-def preview(settings: Settings, tenant: Mapping[str, Any], body: str) -> Preview:
+def footer_for(
+    body: str, tenant: Mapping[str, Any], optout_link: str, sender_kind: SenderKind
+) -> str | None:
+    """The footer the queue builder appends to `body` for this sender kind, filled (its
+    `{optout_link}` with `optout_link`), or None when the body already names the sender and
+    carries an opt-out."""
+    return footer_text(body, footer=str(tenant["optout_footer"]), tenant_name=str(tenant["name"]),
+                       optout_link=optout_link, sender_kind=sender_kind)  # fmt: skip
+
+
+def preview(
+    settings: Settings, tenant: Mapping[str, Any], body: str, sender_kind: SenderKind
+) -> Preview:
+    """`sender_kind`: `queue_builder.campaign_sender_kind` of the tenant."""
     link = sample_link(settings, tenant)
-    footer = footer_for(body, tenant, link)
-    counted = render_for_count(
-        body.replace(OPTOUT_PLACEHOLDER, "x" * len(link)), footer=footer, link_length=len(link)
-    )
+    optout_link = sample_optout_link(settings)
+    footer = footer_for(body, tenant, optout_link, sender_kind)
+    with_optout_link = body.replace(OPTOUT_PLACEHOLDER, optout_link)
+    counted = render_for_count(with_optout_link, footer=footer, link_length=len(link))
     analysis = analyse(counted)
-    message = body.replace("{" + LINK + "}", link).replace(OPTOUT_PLACEHOLDER, link)
+    message = with_optout_link.replace("{" + LINK + "}", link)
     if footer:
         message = f"{message}\n{footer}" if message else footer
     problem = None
@@ -111,6 +128,7 @@ def preview(settings: Settings, tenant: Mapping[str, Any], body: str) -> Preview
         analysis=analysis,
         footer=footer,
         link=link,
+        sender_kind=sender_kind,
         message=message,
         placeholders=placeholders(body),
         problem=problem,
@@ -127,12 +145,16 @@ def _price(tenant: Mapping[str, Any], segments: int) -> str | None:
 
 
 def rendered_for(
-    settings: Settings, tenant: Mapping[str, Any], body: str, recipient: Recipient
+    settings: Settings,
+    tenant: Mapping[str, Any],
+    body: str,
+    recipient: Recipient,
+    sender_kind: SenderKind,
 ) -> str:
-    """The template as one contact would get it (the footer as the queue builder appends it),
-    with a sample short link in place of the contact's own."""
+    """The template as one contact would get it (the footer as the queue builder appends it
+    for `sender_kind`), with sample short and unsubscribe links in place of the contact's."""
     link = sample_link(settings, tenant)
-    full = with_footer(
-        body, footer=str(tenant["optout_footer"]), tenant_name=str(tenant["name"]), optout_link=link
-    )
-    return render(full, recipient, link=link, optout_link=link)
+    optout_link = sample_optout_link(settings)
+    full = with_footer(body, footer=str(tenant["optout_footer"]), tenant_name=str(tenant["name"]),
+                       optout_link=optout_link, sender_kind=sender_kind)  # fmt: skip
+    return render(full, recipient, link=link, optout_link=optout_link)

@@ -104,6 +104,24 @@ def render(body: str, recipient: Recipient, *, link: str, optout_link: str = "")
     return PLACEHOLDER.sub(replace, body)
 
 
+def footer_text(
+    body: str,
+    *,
+    footer: str,
+    tenant_name: str,
+    optout_link: str = "",
+    sender_kind: SenderKind = "phone",
+) -> str | None:
+    """The footer `body` gets from this kind of sender, filled, or None when the body needs
+    none: the one rule of the queue builder (`with_footer`) and the previews."""
+    if not needs_footer(body, tenant_name, sender_kind):
+        return None
+    footer = footer_for_sender(footer, sender_kind)
+    return footer.replace("{tenant_name}", tenant_name).replace(
+        "{" + OPTOUT_LINK + "}", optout_link
+    )
+
+
 def with_footer(
     body: str,
     *,
@@ -114,10 +132,6 @@ def with_footer(
 ) -> str:
     """The template body with the tenant's footer appended when the body needs it. Pass
     optout_link="{optout_link}" to keep the placeholder for `render` to fill per contact."""
-    if not needs_footer(body, tenant_name, sender_kind):
-        return body
-    footer = footer_for_sender(footer, sender_kind)
-    text = footer.replace("{tenant_name}", tenant_name).replace(
-        "{" + OPTOUT_LINK + "}", optout_link
-    )
-    return f"{body}\n{text}"
+    text = footer_text(body, footer=footer, tenant_name=tenant_name, optout_link=optout_link,
+                       sender_kind=sender_kind)  # fmt: skip
+    return body if text is None else f"{body}\n{text}"

@@ -45,6 +45,7 @@ from smsapp.fields import DomainError, InvalidInput
 from smsapp.keys import CLOCK, DB, SETTINGS
 from smsapp.money import cents_to_units, dollars_text
 from smsapp.pages import flash, redirect, render
+from smsapp.queue_builder import campaign_sender_kind
 from smsapp.routes.campaigns import (
     change_status_audited,
     create_campaign_audited,
@@ -238,11 +239,12 @@ async def _form(
 ) -> web.Response:
     tenant = await _tenant(request)
     db, settings = request.app[DB], request.app[SETTINGS]
+    kind = await campaign_sender_kind(db, tenant["id"])
     rows = await db.all("campaigns.templates", tenant_id=tenant["id"])
     chosen = set(values["template_ids"])
     # Archived templates cannot be chosen anew; one the campaign already has is still shown.
     templates = [
-        {"row": r, "preview": preview(settings, tenant, r["body"])}
+        {"row": r, "preview": preview(settings, tenant, r["body"], kind)}
         for r in rows
         if r["active"] or str(r["id"]) in chosen
     ]
@@ -369,7 +371,8 @@ async def _sample(
         recipient = Recipient("Alex", "Citizen", {})
         who, contact_id = None, None
     first = templates[0]
-    text = rendered_for(settings, tenant, first["body"], recipient)
+    kind = await campaign_sender_kind(db, tenant["id"])
+    text = rendered_for(settings, tenant, first["body"], recipient, kind)
     return {
         "template": first,
         "text": text,
@@ -394,6 +397,7 @@ async def _campaign_page(
         raise as_api_error(exc) from None
     campaign = await get_campaign(db, tenant["id"], campaign_id)
     templates = await db.all("campaigns.campaign_templates", campaign_id=campaign_id)
+    kind = await campaign_sender_kind(db, tenant["id"])
     jobs: dict[str, int] = summary["jobs"]
     tz = str(tenant["timezone"])
     tag = (campaign["segment"] or {}).get("tag") or None
@@ -408,7 +412,7 @@ async def _campaign_page(
             "summary": summary,
             "creator": creator,
             "templates": [
-                {"row": t, "preview": preview(settings, tenant, t["body"])} for t in templates
+                {"row": t, "preview": preview(settings, tenant, t["body"], kind)} for t in templates
             ],
             "job_statuses": JOB_STATUSES,
             "jobs": jobs,

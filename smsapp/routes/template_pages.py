@@ -17,6 +17,7 @@ the saved body and on the Preview button. With JavaScript, static/preview.js ask
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,7 @@ from smsapp.errors import ApiError, path_int, read_json
 from smsapp.fields import DomainError, check_fields
 from smsapp.keys import DB, SETTINGS
 from smsapp.pages import flash, redirect, render
+from smsapp.queue_builder import campaign_sender_kind
 from smsapp.routes.campaigns import create_template_audited, update_template_audited
 from smsapp.routes.common import as_api_error
 from smsapp.template_preview import Preview, char_label, preview
@@ -43,8 +45,10 @@ async def _tenant(request: web.Request) -> Row:
     return tenant
 
 
-def _preview_of(request: web.Request, tenant: Row, body: str) -> Preview:
-    return preview(request.app[SETTINGS], tenant, body)
+async def _previewer(request: web.Request, tenant: Row) -> Callable[[str], Preview]:
+    """Previews for this tenant, counted for the sender its campaigns go from."""
+    kind = await campaign_sender_kind(request.app[DB], tenant["id"])
+    return lambda body: preview(request.app[SETTINGS], tenant, body, kind)
 
 
 async def _posted(request: web.Request) -> tuple[dict[str, str], bool]:
@@ -69,8 +73,9 @@ async def _list(
     status: int = 200,
 ) -> web.Response:
     tenant = await _tenant(request)
+    preview_of = await _previewer(request, tenant)
     rows = await request.app[DB].all("campaigns.templates", tenant_id=tenant["id"])
-    templates = [{"row": r, "preview": _preview_of(request, tenant, r["body"])} for r in rows]
+    templates = [{"row": r, "preview": preview_of(r["body"])} for r in rows]
     values = values or {"name": "", "body": ""}
     return await render(
         request,
@@ -79,7 +84,7 @@ async def _list(
             "templates": templates,
             "values": values,
             "error": error,
-            "preview": _preview_of(request, tenant, values["body"]),
+            "preview": preview_of(values["body"]),
             "max_length": MAX_TEMPLATE_LENGTH,
             "char_label": char_label,
         },
@@ -136,7 +141,8 @@ async def preview_api(request: web.Request) -> web.StreamResponse:
         tenant = await _tenant(request)
     except ApiError as exc:
         return exc.response()
-    answer = _preview_of(request, tenant, body.replace("\r\n", "\n")).as_json()
+    preview_of = await _previewer(request, tenant)
+    answer = preview_of(body.replace("\r\n", "\n")).as_json()
     return web.json_response(answer, headers={"Cache-Control": "no-store"})
 
 
@@ -160,6 +166,7 @@ async def _detail(
     status: int = 200,
 ) -> web.Response:
     tenant = await _tenant(request)
+    preview_of = await _previewer(request, tenant)
     values = values or {"name": template["name"], "body": template["body"]}
     campaigns = await request.app[DB].all(
         "campaign_pages.template_campaigns", tenant_id=tenant["id"], template_id=template["id"]
@@ -171,7 +178,7 @@ async def _detail(
             "template": template,
             "values": values,
             "error": error,
-            "preview": _preview_of(request, tenant, values["body"]),
+            "preview": preview_of(values["body"]),
             "changed": values["body"] != template["body"] or values["name"] != template["name"],
             "campaigns": campaigns,
             "max_length": MAX_TEMPLATE_LENGTH,
