@@ -274,8 +274,7 @@ class Lookups:
     by_email: dict[str, Existing]
 
 
-@dataclass(slots=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: made for every row, at dry-run and again at commit
     row: int
     decision: str
     reasons: list[str]

@@ -50,7 +50,7 @@ PREVIEW_DEFAULT = 50
 PREVIEW_MAX = 200
 LOOKUP_CHUNK = 50_000  # list parameters are split so no statement carries an unbounded array
 WRITE_CHUNK = 20_000  # lineage rows per INSERT statement
-READ_CHUNK = 50_000  # lineage rows per JSON document read back at commit
+READ_CHUNK = 20_000  # lineage rows per JSON document read back at commit
 # Decisions that depend on the file alone, never on the database: commit keeps them.
 FILE_DECISIONS = ("invalid_phone", "duplicate")
 
@@ -360,49 +360,47 @@ def _merged(
     }
 
 
-@dataclass(frozen=True)
-class _Stored:
-    """A lineage row's decision as stored (at dry-run, or by an earlier recompute)."""
-
-    decision: str
-    reasons: list[str]
-    contact_id: int | None
-    previous_phone_e164: str | None
+async def _fetch_rows_to_decide(reader: Executor, import_id: int, after: int) -> list[Any]:
+    found = await reader.one("imports.rows_to_decide", id=import_id, after=after, limit=READ_CHUNK)
+    document = found["rows"] if found else None
+    items: list[Any] = (
+        json_loads(document) if isinstance(document, str | bytes) else (document or [])
+    )
+    items.sort(key=lambda item: item[0])
+    return items
 
 
 async def _rows_to_decide(
-    tx: Executor, import_id: int
-) -> AsyncGenerator[tuple[list[RowKey], list[_Stored]], None]:
+    reader: Executor, import_id: int
+) -> AsyncGenerator[tuple[list[RowKey], list[list[Any]]], None]:
     """The batch's rows whose decision depends on the database, in file order and READ_CHUNK
-    rows at a time, with their stored decisions. Rows decided `invalid_phone` or `duplicate`
-    are left out: those decisions depend on the file alone (the number, and the rows above),
-    so recomputing them gives the same answer, and no other row's decision depends on them.
-    Read as JSON documents that the database builds, which costs far less than a result row
-    per lineage row."""
-    after = 0
-    while True:
-        found = await tx.one("imports.rows_to_decide", id=import_id, after=after, limit=READ_CHUNK)
-        document = found["rows"] if found else None
-        items = json_loads(document) if isinstance(document, str | bytes) else document
-        if not items:
-            return
-        items.sort(key=lambda item: item[0])
-        keys: list[RowKey] = []
-        stored: list[_Stored] = []
-        for row, phone, email, warnings, decision, reasons, contact_id, previous in items:
-            keys.append(RowKey(row, phone, None, email, warnings))
-            stored.append(_Stored(decision, reasons, contact_id, previous))
-        yield keys, stored
-        after = items[-1][0]
+    rows at a time: what the decisions need, and the stored decision (its decision, reasons,
+    contact_id and previous_phone_e164). Rows decided `invalid_phone` or `duplicate` are left
+    out: those decisions depend on the file alone (the number, and the rows above), so
+    recomputing them gives the same answer, and no other row's decision depends on them.
+    Read as JSON documents that the database builds (far cheaper than a result row per row),
+    each fetched on `reader` while the caller works on the one before."""
+    fetching = asyncio.ensure_future(_fetch_rows_to_decide(reader, import_id, 0))
+    try:
+        while items := await fetching:
+            fetching = asyncio.ensure_future(_fetch_rows_to_decide(reader, import_id, items[-1][0]))
+            yield (
+                [RowKey(item[0], item[1], None, item[2], item[3]) for item in items],
+                [item[4:] for item in items],
+            )
+    finally:
+        if not fetching.done():
+            fetching.cancel()
+            await asyncio.wait([fetching])
 
 
-def _changed(decision: Decision, stored: _Stored) -> bool:
-    return (
+def _changed(decision: Decision, stored: list[Any]) -> bool:
+    return [
         decision.decision,
         decision.reasons,
         decision.contact_id,
         decision.previous_phone_e164,
-    ) != (stored.decision, stored.reasons, stored.contact_id, stored.previous_phone_e164)
+    ] != stored
 
 
 async def commit(
@@ -432,7 +430,9 @@ async def commit(
         # whose decision changed since the dry-run; the batch is then applied from them.
         decider = Decider()
         tally = Counter({name: batch["counts"].get(name, 0) for name in FILE_DECISIONS})
-        async with aclosing(_rows_to_decide(tx, import_id)) as chunks:
+        # The rows are read on another connection (committed at dry-run; a SQLite reader, or
+        # another PostgreSQL session), the next chunk while this one is looked up and decided.
+        async with aclosing(_rows_to_decide(db, import_id)) as chunks:
             async for keys, stored in chunks:
                 decisions = decider.decide(keys, await load_lookups(tx, tenant_id, keys, now))
                 tally.update(d.decision for d in decisions)
