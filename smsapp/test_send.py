@@ -1,6 +1,19 @@
 """A campaign's test send (pack §7): one message now to one number, as the campaign would send
 it (its first template, the footer), rendered for the contact with that number if there is one.
 
+The sender and the footer follow the queue builder's rule (`queue_builder.campaign_sender_kind`):
+from the tenant's first active phone number whenever it has one, with the tenant's footer
+("reply STOP"); from its first active alphanumeric sender only when all its active senders are
+alphanumeric, with the unsubscribe-link footer (pack §10). The unsubscribe link
+(`{optout_link}`, in that footer or in the template) is:
+- for the contact with that number, its real `/u/{token}` link for this campaign — the token
+  the queue builder will reuse, made now when it has none — so the test shows, and does, what
+  the campaign's message will;
+- for a number that is no contact of the tenant, a sample of the real length,
+  `{PUBLIC_BASE_URL}/u/test-send-sample`, which is no token (it cannot be one: tokens are
+  letters and digits only) and answers "not found": a test send never makes a token for a
+  stranger's number, nor a contact.
+
 Transactional: it skips the campaign gates (pause, budget, window, limits), but never goes to a
 number on the do-not-contact list (pack §10). At most once: the outbox row with its attempt id is
 committed before the provider is called; the cost is recorded (parts × price) like any message.
@@ -15,13 +28,19 @@ import phonenumbers
 
 from smsapp.clock import Clock
 from smsapp.config import Settings
-from smsapp.db import Database
+from smsapp.db import Database, Row
 from smsapp.dnc import numbers_on_dnc
 from smsapp.encoding import count_parts
 from smsapp.engine.providers import Outgoing, Provider, ProviderError
 from smsapp.fields import Conflict, DomainError, NotFound, require_phone
-from smsapp.queue_builder import unit_price
-from smsapp.templating import Recipient, render, with_footer
+from smsapp.queue_builder import campaign_sender_kind, unit_price
+from smsapp.templating import OPTOUT_LINK, Recipient, render, with_footer
+from smsapp.unsubscribe import TOKEN_LENGTH, new_token, unsubscribe_url
+
+# The unsubscribe link of a test to a number that is no contact: as long as a real one, and
+# never a token (a hyphen is outside the token alphabet), so it opts nobody out.
+SAMPLE_LINK_KEY = "test-send-sample"
+assert len(SAMPLE_LINK_KEY) == TOKEN_LENGTH
 
 
 class ProviderRefused(DomainError):
@@ -55,7 +74,8 @@ async def send_test(
     if not templates:
         raise Conflict("the campaign has no templates", code="no_templates")
     template = templates[0]  # in rotation order
-    sender = await db.one("test_send.sending_number", tenant_id=tenant_id)
+    sender_kind = await campaign_sender_kind(db, tenant_id)
+    sender = await db.one("test_send.sending_number", tenant_id=tenant_id, kind=sender_kind)
     if sender is None:
         raise Conflict("add a sending number first", code="no_sending_number")
     contact = await db.one("test_send.contact_by_phone", tenant_id=tenant_id, phone=to)
@@ -64,14 +84,17 @@ async def send_test(
         contact["last_name"] if contact else None,
         (contact["attributes"] or {}) if contact else {},
     )
+    placeholder = "{" + OPTOUT_LINK + "}"
+    full = with_footer(template["body"], footer=tenant["optout_footer"],
+                       tenant_name=tenant["name"], optout_link=placeholder,
+                       sender_kind=sender_kind)  # fmt: skip
+    optout_link = ""
+    if placeholder in full:
+        optout_link = await _optout_link(db, clock, settings, tenant_id, campaign_id, contact)
     # A test send carries the campaign's target itself, not a contact's tracked short link: a
     # test click must not count in the campaign's report.
     link = campaign["link_url"] or ""
-    body = render(
-        with_footer(template["body"], footer=tenant["optout_footer"], tenant_name=tenant["name"]),
-        recipient,
-        link=link,
-    )
+    body = render(full, recipient, link=link, optout_link=optout_link)
     encoding, parts = count_parts(body)
     now = clock.now()
     attempt_id = uuid.uuid4().hex
@@ -109,6 +132,28 @@ async def send_test(
         )
     return TestSend(to, sender["phone_e164"], body, parts, encoding,
                     accepted.provider_message_id, accepted.status)  # fmt: skip
+
+
+async def _optout_link(
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    tenant_id: int,
+    campaign_id: int,
+    contact: Row | None,
+) -> str:
+    """The contact's unsubscribe link for this campaign (its token made now when it has none,
+    as the queue builder would, which reuses it), or the sample when the number is no
+    contact's."""
+    if contact is None:
+        return unsubscribe_url(settings.public_base_url, SAMPLE_LINK_KEY)
+    async with db.transaction() as tx:
+        await tx.run("test_send.insert_unsubscribe_token", token=new_token(),
+                     tenant_id=tenant_id, campaign_id=campaign_id, contact_id=contact["id"],
+                     now=clock.now())  # fmt: skip
+        token = await tx.val("test_send.unsubscribe_token", campaign_id=campaign_id,
+                             contact_id=contact["id"])  # fmt: skip
+    return unsubscribe_url(settings.public_base_url, str(token))
 
 
 def to_country(e164: str, default: str) -> str:

@@ -148,3 +148,105 @@ async def test_it_refuses_viewers_and_other_tenants(
     assert (
         await client.post(url, json={"phone": "0412000001"}, headers=other.auth("admin"))
     ).status == 404
+
+
+# --- the sender and the footer: the queue builder's rule (pack §10) ---------------------------
+
+PUBLIC = "http://127.0.0.1:8080"  # the test settings' PUBLIC_BASE_URL
+
+
+async def add_contact(client: Client, tenant: TenantFixture, clock: ManualClock, phone: str) -> int:
+    contact_id: int = await client.app[DB].val(
+        Sql("INSERT INTO contacts (tenant_id, phone_e164, first_name, country, consent_source, "
+            "consent_at, created_at, updated_at) VALUES (:t, :p, 'Ann', 'AU', 'test', :now, "
+            ":now, :now) RETURNING id"),
+        t=tenant.id, p=phone, now=clock.now(),
+    )  # fmt: skip
+    return contact_id
+
+
+async def test_a_tenant_with_a_phone_number_tests_from_it_with_reply_stop(
+    client: Client, acme: TenantFixture, clock: ManualClock
+) -> None:
+    """An alphanumeric sender made first (and sorting first) is not chosen: the campaign's
+    messages go from the phone number, so the test does."""
+    db = client.app[DB]
+    await add_sending_number(db, clock, tenant_id=acme.id, value="Acme")
+    await add_sending_number(db, clock, tenant_id=acme.id, value="+61400000000")
+    campaign_id = await campaign(client, acme, body="Sale on")
+
+    answer = await (await send(client, acme, campaign_id, "0412000001")).json()
+
+    assert answer["from"] == "+61400000000"
+    assert answer["body"] == "Sale on\nAcme: reply STOP to opt out"
+
+
+async def test_an_alphanumeric_tenant_tests_with_the_contacts_own_unsubscribe_link(
+    client: Client, acme: TenantFixture, clock: ManualClock
+) -> None:
+    """The contact's real link for this campaign, the one its campaign message will carry
+    (the queue builder reuses the token), and it works."""
+    db = client.app[DB]
+    await add_sending_number(db, clock, tenant_id=acme.id, value="Acme")
+    await add_sending_number(db, clock, tenant_id=acme.id, value="+61400000000")
+    await db.run(Sql("UPDATE sending_numbers SET active = :no WHERE kind = 'phone'"), no=False)
+    contact_id = await add_contact(client, acme, clock, "+61412000001")
+    campaign_id = await campaign(client, acme, body="Sale on")
+
+    answer = await (await send(client, acme, campaign_id, "0412000001")).json()
+
+    assert answer["from"] == "Acme"
+    token = await db.val(
+        Sql("SELECT token FROM unsubscribe_tokens WHERE campaign_id = :c AND contact_id = :p"),
+        c=campaign_id, p=contact_id,
+    )  # fmt: skip
+    assert answer["body"] == f"Sale on\nAcme: opt out at {PUBLIC}/u/{token}"
+    assert answer["parts"] == 1
+    provider = client.app[PROVIDER]
+    assert isinstance(provider, SandboxProvider)
+    assert [m.outgoing.from_ for m in provider.messages] == ["Acme"]
+    queued = await client.post(
+        f"/api/campaigns/{campaign_id}/queue", json={}, headers=acme.auth("staff")
+    )
+    assert queued.status == 200, await queued.text()
+    job_body = await db.val(Sql("SELECT body FROM send_jobs WHERE contact_id = :p"), p=contact_id)
+    assert job_body == answer["body"]
+    assert (await client.get(f"/u/{token}")).status == 200
+
+
+async def test_a_test_to_a_stranger_from_an_alphanumeric_sender_carries_a_sample_link(
+    client: Client, acme: TenantFixture, clock: ManualClock
+) -> None:
+    """No token (nor contact) is made for a number that is no contact of the tenant: the link
+    is a sample of the real length that opts nobody out."""
+    db = client.app[DB]
+    await add_sending_number(db, clock, tenant_id=acme.id, value="Acme")
+    campaign_id = await campaign(client, acme, body="Sale on")
+
+    answer = await (await send(client, acme, campaign_id, "0412000001")).json()
+
+    sample = f"{PUBLIC}/u/test-send-sample"
+    assert answer["body"] == f"Sale on\nAcme: opt out at {sample}"
+    assert len("test-send-sample") == 16  # a real token's length: the parts are the real ones
+    assert await db.val(Sql("SELECT count(*) FROM unsubscribe_tokens")) == 0
+    assert await db.val(Sql("SELECT count(*) FROM contacts")) == 0
+    assert (await client.get("/u/test-send-sample")).status == 404
+    assert (await client.post("/u/test-send-sample")).status == 404
+    assert await db.val(Sql("SELECT count(*) FROM do_not_contact")) == 0
+
+
+async def test_a_footer_with_the_link_gets_one_from_a_phone_number_too(
+    client: Client, acme: TenantFixture, clock: ManualClock
+) -> None:
+    db = client.app[DB]
+    await add_sending_number(db, clock, tenant_id=acme.id, value="+61400000000")
+    await db.run(
+        Sql("UPDATE tenants SET optout_footer = :f WHERE id = :t"),
+        f="{tenant_name}: unsubscribe at {optout_link}", t=acme.id,
+    )  # fmt: skip
+    campaign_id = await campaign(client, acme, body="Sale on")
+
+    answer = await (await send(client, acme, campaign_id, "0412000001")).json()
+
+    assert answer["from"] == "+61400000000"
+    assert answer["body"] == f"Sale on\nAcme: unsubscribe at {PUBLIC}/u/test-send-sample"
