@@ -68,7 +68,7 @@ def test_a_footer_of_the_tenants_own_with_the_link_gets_the_real_link_from_any_s
 ) -> None:
     tenant = tenant_row(optout_footer="{tenant_name}: stop texts at {optout_link}")
     for kind in ("phone", "alphanumeric"):
-        shown = preview(settings, tenant, "Sale on", kind)  # type: ignore[arg-type]
+        shown = preview(settings, tenant, "Sale on", kind)
         assert shown.footer == f"Acme: stop texts at {U_LINK}"
         assert shown.analysis.units == len("Sale on\n") + len(shown.footer)
     assert sample_optout_link(settings) == U_LINK
