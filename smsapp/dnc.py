@@ -1,8 +1,10 @@
 """The do-not-contact list (pack §3, §10): numbers never sent a campaign message again.
 
-Every write goes through `add_to_dnc` and `remove_from_dnc`, whatever the source (API, admin
-page, STOP reply, unsubscribe link, provider error), so that the stop rule of pack §7 has one
-place to hold its lock. Call them inside `db.transaction()`, with the caller's audit entry.
+Every single write goes through `add_to_dnc` and `remove_from_dnc`, whatever the source (API,
+admin page, unsubscribe link, provider error), so that the stop rule of pack §7 has one place to
+hold its lock. Call them inside `db.transaction()`, with the caller's audit entry. The one
+exception is inbound STOP/START texts, written set-based per batch by `smsapp.inbound`
+(`inbound.sql`), which takes every batch tenant's stop lock first, the same rule.
 """
 
 from __future__ import annotations
