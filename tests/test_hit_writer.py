@@ -11,12 +11,11 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from smsapp.clock import ManualClock
-from smsapp.db import Database, Executor, Sql
+from smsapp.db import Database, Sql
 from smsapp.hit_writer import (
     Decision,
     HitWriter,
@@ -27,6 +26,7 @@ from smsapp.hit_writer import (
 )
 from smsapp.short_links import Link, ip_hash
 from smsapp.tenancy import create_tenant
+from tests.support_db import GatedDatabase
 
 PHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 "
@@ -150,33 +150,6 @@ async def stored(db: Database, link_id: int) -> tuple[int, int, int, int]:
     )
     assert row is not None
     return row["clicks_total"], row["clicks_human"], int(row["hits"]), int(row["clicked"])
-
-
-class GatedDatabase:
-    """The real database, but every transaction waits at its end, before its commit, until
-    `gate` is open; `fail` makes the next transaction raise there instead."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.dialect = db.dialect
-        self.gate = asyncio.Event()
-        self.at_commit = asyncio.Event()
-        self.transactions = 0
-        self.fail = False
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Executor]:
-        async with self.db.transaction() as tx:
-            yield tx
-            self.transactions += 1
-            self.at_commit.set()
-            await self.gate.wait()
-            if self.fail:
-                self.fail = False
-                raise RuntimeError("the database went away")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.db, name)
 
 
 @asynccontextmanager

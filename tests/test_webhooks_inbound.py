@@ -33,6 +33,7 @@ from smsapp.inbound import (
 from smsapp.keys import DB, PROVIDER
 from smsapp.webhook_events import WEBHOOK_COUNTERS
 from tests.conftest import TenantFactory, TenantFixture
+from tests.support_db import GatedDatabase
 from tests.test_campaigns import add_contact, queue, template
 from tests.test_campaigns import campaign as create_campaign
 from tests.webhook_support import (
@@ -526,33 +527,6 @@ async def test_a_batch_ends_exactly_as_its_messages_one_after_another(
     ]  # fmt: skip
     # Every message event names its own inbound message.
     assert all(e[3] == e[5] for e in first["events"] if e[0] != "CANCELLED")
-
-
-class GatedDatabase:
-    """The real database, but every transaction waits at its end, before its commit, until
-    `gate` is open; `fail` makes the next transaction raise there instead."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.dialect = db.dialect
-        self.gate = asyncio.Event()
-        self.at_commit = asyncio.Event()
-        self.transactions = 0
-        self.fail = False
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Executor]:
-        async with self.db.transaction() as tx:
-            yield tx
-            self.transactions += 1
-            self.at_commit.set()
-            await self.gate.wait()
-            if self.fail:
-                self.fail = False
-                raise RuntimeError("the database went away")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.db, name)
 
 
 async def test_no_message_is_answered_before_its_batch_has_committed(

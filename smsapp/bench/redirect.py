@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import multiprocessing
 import re
 import shutil
 import statistics
@@ -43,6 +42,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from smsapp.bench.processes import ServerProcess
 from smsapp.bench.scratch import DEFAULT_PG_URL, scratch_database
 from smsapp.clock import SystemClock
 from smsapp.config import DatabaseUrl, Settings
@@ -101,35 +101,6 @@ async def _answer_unrecorded(self: HitWriter, hit: PendingHit) -> Decision | Non
 
 def _server_main(kind: str, settings: Settings | None, ports: Queue[int]) -> None:
     asyncio.run(_serve(kind, settings, ports))
-
-
-class Server:
-    """A server process on 127.0.0.1; `port` once it listens."""
-
-    def __init__(self, kind: str, settings: Settings | None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._ports: Queue[int] = context.Queue()
-        self._process = context.Process(
-            target=_server_main, args=(kind, settings, self._ports), daemon=True
-        )
-
-    def __enter__(self) -> int:
-        self._process.start()
-        try:
-            return self._ports.get(timeout=60)
-        except BaseException:
-            self._stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
-        self._process.terminate()
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
 
 
 # --- The load generators ---------------------------------------------------------------------
@@ -318,10 +289,10 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         tokens = asyncio.run(seed(url, args.links))
         app_settings = dataclasses.replace(settings, database=url, short_link_base_url=None)
         with contextlib.ExitStack() as servers:
-            bare_port = servers.enter_context(Server("bare", None))
-            app_port = servers.enter_context(Server("app", app_settings))
+            bare_port = servers.enter_context(ServerProcess(_server_main, "bare", None))
+            app_port = servers.enter_context(ServerProcess(_server_main, "app", app_settings))
             plain_port = (
-                servers.enter_context(Server("unrecorded", app_settings))
+                servers.enter_context(ServerProcess(_server_main, "unrecorded", app_settings))
                 if args.breakdown
                 else None
             )

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import multiprocessing
 import statistics
 import time
 import uuid
@@ -32,6 +31,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
+from smsapp.bench.processes import ServerProcess
 from smsapp.bench.scratch import DEFAULT_PG_URL, scratch_database
 from smsapp.clock import SystemClock
 from smsapp.config import DatabaseUrl, Settings
@@ -92,35 +92,6 @@ def _server_main(kind: str, settings: Settings | None, ports: Queue[int]) -> Non
 
     logging.disable(logging.INFO)  # the request log line is not what is measured
     asyncio.run(_serve(kind, settings, ports))
-
-
-class Server:
-    """A server process on 127.0.0.1; `port` once it listens."""
-
-    def __init__(self, kind: str, settings: Settings | None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._ports: Queue[int] = context.Queue()
-        self._process = context.Process(
-            target=_server_main, args=(kind, settings, self._ports), daemon=True
-        )
-
-    def __enter__(self) -> int:
-        self._process.start()
-        try:
-            return self._ports.get(timeout=60)
-        except BaseException:
-            self._stop()
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
-        self._process.terminate()
-        self._process.join(10)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
 
 
 # --- The load --------------------------------------------------------------------------------
@@ -285,7 +256,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
 
     with scratch_database(args.backend, args.pg_url) as url:
         requests = asyncio.run(seed(url, args.kind, args.callbacks))
-        with Server("bare", None) as port:
+        with ServerProcess(_server_main, "bare", None) as port:
             ceiling = asyncio.run(post_all(port, requests, args.connections))
         app_settings = dataclasses.replace(
             settings,
@@ -294,7 +265,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
             twilio_account_sid=ACCOUNT_SID,
             twilio_auth_token=AUTH_TOKEN,
         )
-        with Server("app", app_settings) as port:
+        with ServerProcess(_server_main, "app", app_settings) as port:
             ours = asyncio.run(post_all(port, requests, args.connections))
         counts = asyncio.run(recorded(url))
     ratio = (ours.requests / ours.seconds) / (ceiling.requests / ceiling.seconds)

@@ -1,0 +1,43 @@
+"""A benchmark's server in its own process, so the load generator and the server under test
+do not share one event loop (or one interpreter lock)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from multiprocessing.queues import Queue
+
+from smsapp.config import Settings
+
+# The process's entry point: (kind of server, settings, where to put the port once listening).
+ServerMain = Callable[[str, Settings | None, "Queue[int]"], None]
+
+
+class ServerProcess:
+    """`with ServerProcess(main, kind, settings) as port:` a server on 127.0.0.1 while inside.
+    `main` must be a module-level function (the process is spawned, not forked)."""
+
+    def __init__(self, main: ServerMain, kind: str, settings: Settings | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._ports: Queue[int] = context.Queue()
+        self._process = context.Process(
+            target=main, args=(kind, settings, self._ports), daemon=True
+        )
+
+    def __enter__(self) -> int:
+        self._process.start()
+        try:
+            return self._ports.get(timeout=60)
+        except BaseException:
+            self._stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        self._process.terminate()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
