@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 1_000_000
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
+
+NumberedRow = tuple[int, Sequence[str]]  # (spreadsheet row number, the row's cells)
 
 
 class ImportInputError(Exception):
@@ -28,7 +31,9 @@ class ParsedCsv:
     encoding: str  # "utf-8" or "latin-1"
     delimiter: str
     headers: list[str]
-    rows: list[tuple[int, list[str]]]  # (spreadsheet row number, cells); blank rows left out
+    # (spreadsheet row number, cells); blank rows left out. Tuples: a large file's rows live
+    # through the whole import, and the garbage collector stops scanning tuples of strings.
+    rows: list[tuple[int, tuple[str, ...]]]
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -77,7 +82,7 @@ def parse_csv(data: bytes) -> ParsedCsv:
         if header and header.lower() in seen:
             raise ImportInputError(400, "duplicate_header", f"the column {header!r} appears twice")
         seen.add(header.lower())
-    rows: list[tuple[int, list[str]]] = []
+    rows: list[tuple[int, tuple[str, ...]]] = []
     number = 1
     try:
         for cells in reader:
@@ -86,7 +91,7 @@ def parse_csv(data: bytes) -> ParsedCsv:
                 continue  # a blank line still takes its row number, as in a spreadsheet
             if len(rows) >= MAX_ROWS:
                 raise ImportInputError(413, "too_many_rows", f"the file has over {MAX_ROWS:,} rows")
-            rows.append((number, cells))
+            rows.append((number, tuple(cells)))
     except csv.Error as exc:
         raise ImportInputError(400, "malformed_csv", f"row {number}: {exc}") from None
     if not rows:
