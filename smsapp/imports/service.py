@@ -18,10 +18,11 @@ import gc
 import hashlib
 import io
 from collections import Counter
-from collections.abc import AsyncGenerator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,7 @@ from smsapp.clock import Clock
 from smsapp.csv_safety import neutralise
 from smsapp.db import Database, Executor, Row, json_dumps, json_loads
 from smsapp.dnc import numbers_on_dnc
-from smsapp.imports.reading import ImportInputError, NumberedRow, parse_csv
+from smsapp.imports.reading import ImportInputError, NumberedRow, open_csv
 from smsapp.imports.rows import (
     DECISIONS,
     Decidable,
@@ -43,10 +44,10 @@ from smsapp.imports.rows import (
     validate_mapping,
 )
 from smsapp.suppression import active_suppressed_numbers
-from smsapp.workers import get_pool, worker_count
+from smsapp.workers import get_pool
 
-PARALLEL_MIN_ROWS = 5_000  # below this, starting worker processes costs more than it saves
-CHUNKS_PER_WORKER = 8  # small enough chunks that deciding and writing them overlaps the workers
+PARALLEL_MIN_ROWS = 5_000  # below this, worker processes cost more than they save
+CHUNK_ROWS = 5_000  # rows per worker task: small, so that reading, normalising and writing overlap
 PREVIEW_DEFAULT = 50
 PREVIEW_MAX = 200
 LOOKUP_CHUNK = 50_000  # list parameters are split so no statement carries an unbounded array
@@ -122,23 +123,26 @@ def normalise_chunk(
 
 
 async def normalise_in_order(
-    rows: Sequence[NumberedRow], columns: dict[str, int], default_country: str, tz_name: str
+    rows: Iterable[NumberedRow], columns: dict[str, int], default_country: str, tz_name: str
 ) -> AsyncGenerator[NormalisedChunk, None]:
     """Normalise every row once, off the event loop, and yield the chunks in file order: in a
     thread for a small file; for a large one, spread over the worker processes (phone parsing
-    is CPU-bound pure Python), each chunk yielded as soon as it and those before it are done,
-    so the caller's work on it overlaps the workers' on the next ones."""
-    if len(rows) < PARALLEL_MIN_ROWS:
-        yield await asyncio.to_thread(normalise_chunk, rows, columns, default_country, tz_name)
+    is CPU-bound pure Python), each chunk handed to them as soon as it is read, and yielded as
+    soon as it and those before it are done, so that reading the file, normalising it and the
+    caller's work on the chunks all overlap. A file that turns out unreadable part way (rows
+    raise ImportInputError) raises before the first chunk is yielded."""
+    rows = iter(rows)
+    head = list(islice(rows, PARALLEL_MIN_ROWS))
+    if len(head) < PARALLEL_MIN_ROWS:
+        yield await asyncio.to_thread(normalise_chunk, head, columns, default_country, tz_name)
         return
-    loop = asyncio.get_running_loop()
-    size = -(-len(rows) // (worker_count() * CHUNKS_PER_WORKER))
-    pending = [
-        loop.run_in_executor(get_pool(), normalise_chunk, rows[start : start + size], columns,
-                             default_country, tz_name)
-        for start in range(0, len(rows), size)
-    ]  # fmt: skip
+    loop, pool = asyncio.get_running_loop(), get_pool()
+    pending = [loop.run_in_executor(pool, normalise_chunk, head, columns, default_country, tz_name)]
     try:
+        while part := list(islice(rows, CHUNK_ROWS)):
+            pending.append(
+                loop.run_in_executor(pool, normalise_chunk, part, columns, default_country, tz_name)
+            )
         for future in pending:
             yield await future
     finally:
@@ -229,20 +233,20 @@ async def dry_run(
                     "this idempotency_key was used for a different file",
                 )
             return await existing_dry_run(db, earlier, limit)
-    parsed = parse_csv(data)
+    file = open_csv(data)  # the rows are read as store_dry_run goes; nothing is written before
     return await store_dry_run(
         db,
         clock,
         tenant_id=tenant_id,
         actor=actor,
-        cells=parsed.rows,
-        headers=parsed.headers,
-        columns_by_field=validate_mapping(mapping, parsed.headers),
+        cells=file.rows,
+        headers=file.headers,
+        columns_by_field=validate_mapping(mapping, file.headers),
         filename=filename[:255],
         sha256=sha256,
         idempotency_key=idempotency_key,
-        encoding=parsed.encoding,
-        delimiter=parsed.delimiter,
+        encoding=file.encoding,
+        delimiter=file.delimiter,
         limit=limit,
     )
 
@@ -253,7 +257,7 @@ async def store_dry_run(
     *,
     tenant_id: int,
     actor: Actor,
-    cells: Sequence[NumberedRow],
+    cells: Iterable[NumberedRow],
     headers: list[str],
     columns_by_field: dict[str, str],
     filename: str,
@@ -275,9 +279,11 @@ async def store_dry_run(
     decider = Decider()
     tally: Counter[str] = Counter()
     preview: list[dict[str, Any]] = []
+    rows = 0
     with cyclic_gc_paused():
-        # The batch is written first and its counts last, so that each chunk of rows is decided
-        # and written while the workers normalise the next ones.
+        # The batch is written first (once the file has been read whole without error) and its
+        # counts last, so that each chunk of rows is decided and written while the workers
+        # normalise the next ones.
         async with aclosing(
             normalise_in_order(cells, columns, tenant["default_country"], tenant["timezone"])
         ) as chunks:
@@ -291,7 +297,7 @@ async def store_dry_run(
                     mapping=columns_by_field,
                     headers=headers,
                     idempotency_key=idempotency_key,
-                    row_count=len(cells),
+                    row_count=0,
                     counts={},
                     created_by=actor.user_id,
                     api_key_id=actor.api_key_id,
@@ -306,6 +312,7 @@ async def store_dry_run(
                         lookups = await load_lookups(db, tenant_id, chunk.keys, now)
                         decisions = decider.decide(chunk.keys, lookups)
                         tally.update(d.decision for d in decisions)
+                        rows += len(decisions)
                         preview += [_decision_json(d) for d in decisions[: limit - len(preview)]]
                         if writing is not None:
                             await writing
@@ -319,8 +326,8 @@ async def store_dry_run(
                     if writing is not None and not writing.done():
                         await asyncio.wait([writing])  # never leave a write running on a rollback
                 counts = {name: tally.get(name, 0) for name in DECISIONS}
-                await tx.run("imports.set_counts", id=batch_id, counts=counts)
-    return DryRun(batch_id, counts, preview, len(cells), encoding, delimiter)
+                await tx.run("imports.set_counts", id=batch_id, counts=counts, row_count=rows)
+    return DryRun(batch_id, counts, preview, rows, encoding, delimiter)
 
 
 def _preview_limit(limit: int) -> int:
