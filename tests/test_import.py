@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from smsapp.clock import ManualClock
 from smsapp.db import Sql
-from smsapp.imports import service
+from smsapp.imports import reading, service
 from smsapp.keys import DB
 from smsapp.workers import shutdown_pool
 from tests.conftest import TenantFactory, TenantFixture
@@ -312,6 +312,7 @@ async def test_it_imports_the_same_in_worker_processes_and_small_chunks(
     and read back a few rows at a time) ends exactly as the path of small ones."""
     expected = await _import_lineage_and_contacts(client, await make_tenant("small"), clock)
     monkeypatch.setattr(service, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(service, "CHUNK_ROWS", 3)
     monkeypatch.setattr(service, "WRITE_CHUNK", 2)
     monkeypatch.setattr(service, "READ_CHUNK", 3)
     try:
@@ -320,6 +321,26 @@ async def test_it_imports_the_same_in_worker_processes_and_small_chunks(
         await asyncio.to_thread(shutdown_pool)
     assert got == expected
     assert len(expected[0]) == 10 and len(expected[1]) == 3
+
+
+async def test_it_writes_nothing_when_a_large_file_fails_part_way(
+    client: TestClient[Any, Any],
+    acme: TenantFixture,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A large file's rows are handed to the workers as they are read; a row past the limit,
+    found after the first chunks were handed over, still refuses the file whole."""
+    monkeypatch.setattr(service, "PARALLEL_MIN_ROWS", 1)
+    monkeypatch.setattr(service, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(reading, "MAX_ROWS", 8)
+    before = await table_counts(client)
+    try:
+        status, body = await dry_run(client, acme, CRAFTED)  # 10 rows
+    finally:
+        await asyncio.to_thread(shutdown_pool)
+    assert (status, body["error"]["code"]) == (413, "too_many_rows"), body
+    assert await table_counts(client) == before
 
 
 async def test_it_recomputes_decisions_at_commit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +19,7 @@ from smsapp.imports.rows import (
     split_tags,
     validate_mapping,
 )
+from smsapp.imports.service import cyclic_gc_paused
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 
@@ -266,3 +268,19 @@ def test_it_matches_one_contact_by_email_once() -> None:
         {"old@example.com": Existing(13, "+61499999999", "old@example.com")},
     )
     assert [d.decision for d in decide(rows, lookups)] == ["update", "create"]
+
+
+def test_it_pauses_the_cyclic_gc_until_the_last_import_ends() -> None:
+    assert gc.isenabled()
+    with cyclic_gc_paused():
+        with cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer import still runs
+    assert gc.isenabled()
+    gc.disable()  # whoever disabled it before keeps it disabled
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -6,7 +6,8 @@ Its ceiling is the phone parsing that every import must do once per row: `phonen
 parse + validate of the same numbers, timed in the same run. A tenth of the rows already
 exist (updates), a few are invalid, duplicated or on the DNC list, so every decision is taken.
 The worker processes that parse the phones are started before timing, as `smsapp serve` starts
-them with the app.
+them with the app. `peak_rss_mb` is this process's peak (the app's, in which the import runs);
+`worker_peak_rss_mb` that of the largest worker process.
 """
 
 from __future__ import annotations
@@ -147,12 +148,15 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
             figures = asyncio.run(_measure(url, args.rows))
     finally:
         shutdown_pool()
+    # The worker processes have ended (shutdown waits for them): the largest one's peak.
+    workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     parse_floor = args.rows / figures["ceiling_phone_parse_per_second"]
     return {
         "benchmark": "import",
         "backend": args.backend,
         "rows": args.rows,
         **figures,
+        "worker_peak_rss_mb": round(workers_peak / 1024, 1),
         "phone_parsing_alone_seconds": round(parse_floor, 3),
         "ratio_to_parsing_floor": round(figures["total_seconds"] / parse_floor, 2),
     }

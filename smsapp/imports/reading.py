@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 1_000_000
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
+
+NumberedRow = tuple[int, Sequence[str]]  # (spreadsheet row number, the row's cells)
 
 
 class ImportInputError(Exception):
@@ -28,7 +31,9 @@ class ParsedCsv:
     encoding: str  # "utf-8" or "latin-1"
     delimiter: str
     headers: list[str]
-    rows: list[tuple[int, list[str]]]  # (spreadsheet row number, cells); blank rows left out
+    # (spreadsheet row number, cells); blank rows left out. Tuples: a large file's rows live
+    # through the whole import, and the garbage collector stops scanning tuples of strings.
+    rows: list[tuple[int, tuple[str, ...]]]
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -54,7 +59,19 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
-def parse_csv(data: bytes) -> ParsedCsv:
+@dataclass(frozen=True)
+class CsvFile:
+    """An upload whose encoding, delimiter and header are read and checked; its rows are read
+    as `rows` is iterated (which raises ImportInputError for what only the rows can show), so
+    that a large file's rows can be worked on while the rest are still being read."""
+
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    rows: Iterator[tuple[int, tuple[str, ...]]]
+
+
+def open_csv(data: bytes) -> CsvFile:
     if len(data) > MAX_BYTES:
         raise ImportInputError(413, "file_too_large", f"the file is over {MAX_BYTES // 2**20} MB")
     if not data.strip():
@@ -77,18 +94,28 @@ def parse_csv(data: bytes) -> ParsedCsv:
         if header and header.lower() in seen:
             raise ImportInputError(400, "duplicate_header", f"the column {header!r} appears twice")
         seen.add(header.lower())
-    rows: list[tuple[int, list[str]]] = []
+    return CsvFile(encoding, delimiter, headers, _rows(reader))
+
+
+def _rows(reader: Iterator[list[str]]) -> Iterator[tuple[int, tuple[str, ...]]]:
     number = 1
+    count = 0
     try:
         for cells in reader:
             number += 1
             if not any(c.strip() for c in cells):
                 continue  # a blank line still takes its row number, as in a spreadsheet
-            if len(rows) >= MAX_ROWS:
+            if count >= MAX_ROWS:
                 raise ImportInputError(413, "too_many_rows", f"the file has over {MAX_ROWS:,} rows")
-            rows.append((number, cells))
+            count += 1
+            yield number, tuple(cells)
     except csv.Error as exc:
         raise ImportInputError(400, "malformed_csv", f"row {number}: {exc}") from None
-    if not rows:
+    if not count:
         raise ImportInputError(400, "empty_file", "the file has a header but no rows")
-    return ParsedCsv(encoding, delimiter, headers, rows)
+
+
+def parse_csv(data: bytes) -> ParsedCsv:
+    """The whole file read and checked at once."""
+    file = open_csv(data)
+    return ParsedCsv(file.encoding, file.delimiter, file.headers, list(file.rows))

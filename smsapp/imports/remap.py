@@ -7,6 +7,7 @@ mapping; the earlier batch stays, uncommitted, in the list of past imports.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from smsapp.clock import Clock
@@ -25,7 +26,7 @@ class FileHead:
     """What the upload page needs of a file before its dry-run: its columns and first rows."""
 
     headers: list[str]
-    sample: list[list[str]]
+    sample: list[Sequence[str]]
 
 
 def read_head(data: bytes) -> FileHead:
@@ -100,7 +101,7 @@ async def redo_dry_run(
         clock,
         tenant_id=tenant_id,
         actor=actor,
-        cells=[(r["row_number"], list(r["raw"])) for r in stored],
+        cells=[(r["row_number"], tuple(r["raw"])) for r in stored],
         headers=headers,
         columns_by_field=columns_by_field,
         filename=batch["filename"],

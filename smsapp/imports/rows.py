@@ -8,7 +8,7 @@ update (a contact has this phone, or failing that this email), create.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any, NamedTuple, Protocol
@@ -149,7 +149,7 @@ class Decidable(Protocol):
     @property
     def email(self) -> str | None: ...
     @property
-    def warnings(self) -> list[str]: ...
+    def warnings(self) -> Sequence[str]: ...
 
 
 class RowKey(NamedTuple):
@@ -160,14 +160,14 @@ class RowKey(NamedTuple):
     phone_e164: str | None
     problem: str | None
     email: str | None
-    warnings: list[str]
+    warnings: tuple[str, ...]  # a tuple, so that the garbage collector soon stops scanning it
 
     @classmethod
     def of(cls, row: NormalisedRow) -> RowKey:
-        return cls(row.row, row.phone_e164, row.problem, row.email, row.warnings)
+        return cls(row.row, row.phone_e164, row.problem, row.email, tuple(row.warnings))
 
 
-def _cell(cells: list[str], index: int | None) -> str | None:
+def _cell(cells: Sequence[str], index: int | None) -> str | None:
     if index is None or index >= len(cells):
         return None
     value = cells[index].strip()
@@ -209,7 +209,7 @@ def split_tags(raw: str | None) -> list[str]:
 
 def normalise_row(
     number: int,
-    cells: list[str],
+    cells: Sequence[str],
     columns: dict[str, int],
     *,
     default_country: str,

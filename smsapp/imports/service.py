@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import hashlib
 import io
 from collections import Counter
-from collections.abc import AsyncGenerator, Iterator, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +30,7 @@ from smsapp.clock import Clock
 from smsapp.csv_safety import neutralise
 from smsapp.db import Database, Executor, Row, json_dumps, json_loads
 from smsapp.dnc import numbers_on_dnc
-from smsapp.imports.reading import ImportInputError, parse_csv
+from smsapp.imports.reading import ImportInputError, NumberedRow, open_csv
 from smsapp.imports.rows import (
     DECISIONS,
     Decidable,
@@ -42,10 +44,10 @@ from smsapp.imports.rows import (
     validate_mapping,
 )
 from smsapp.suppression import active_suppressed_numbers
-from smsapp.workers import get_pool, worker_count
+from smsapp.workers import get_pool
 
-PARALLEL_MIN_ROWS = 5_000  # below this, starting worker processes costs more than it saves
-CHUNKS_PER_WORKER = 8  # small enough chunks that deciding and writing them overlaps the workers
+PARALLEL_MIN_ROWS = 5_000  # below this, worker processes cost more than they save
+CHUNK_ROWS = 5_000  # rows per worker task: small, so that reading, normalising and writing overlap
 PREVIEW_DEFAULT = 50
 PREVIEW_MAX = 200
 LOOKUP_CHUNK = 50_000  # list parameters are split so no statement carries an unbounded array
@@ -56,6 +58,28 @@ FILE_DECISIONS = ("invalid_phone", "duplicate")
 
 
 _json = json_dumps
+_gc_pauses = 0
+_gc_was_enabled = True
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a large import runs, back on after the last
+    one ends. It rescans every live container each time the heap grows by a quarter, and an
+    import's per-row tuples and lists grow it steadily: that rescanning cost 2 s of a 100k-row
+    import. Imports make no reference cycles worth collecting; reference counting still frees
+    everything as usual, and the few cycles other requests make meanwhile wait until after."""
+    global _gc_pauses, _gc_was_enabled
+    if _gc_pauses == 0:
+        _gc_was_enabled = gc.isenabled()
+        gc.disable()
+    _gc_pauses += 1
+    try:
+        yield
+    finally:
+        _gc_pauses -= 1
+        if _gc_pauses == 0 and _gc_was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
@@ -86,7 +110,7 @@ class NormalisedChunk:
 
 
 def normalise_chunk(
-    rows: list[tuple[int, list[str]]], columns: dict[str, int], default_country: str, tz_name: str
+    rows: Sequence[NumberedRow], columns: dict[str, int], default_country: str, tz_name: str
 ) -> NormalisedChunk:
     tz = ZoneInfo(tz_name)
     chunk = NormalisedChunk([], [], [])
@@ -99,23 +123,26 @@ def normalise_chunk(
 
 
 async def normalise_in_order(
-    rows: list[tuple[int, list[str]]], columns: dict[str, int], default_country: str, tz_name: str
+    rows: Iterable[NumberedRow], columns: dict[str, int], default_country: str, tz_name: str
 ) -> AsyncGenerator[NormalisedChunk, None]:
     """Normalise every row once, off the event loop, and yield the chunks in file order: in a
     thread for a small file; for a large one, spread over the worker processes (phone parsing
-    is CPU-bound pure Python), each chunk yielded as soon as it and those before it are done,
-    so the caller's work on it overlaps the workers' on the next ones."""
-    if len(rows) < PARALLEL_MIN_ROWS:
-        yield await asyncio.to_thread(normalise_chunk, rows, columns, default_country, tz_name)
+    is CPU-bound pure Python), each chunk handed to them as soon as it is read, and yielded as
+    soon as it and those before it are done, so that reading the file, normalising it and the
+    caller's work on the chunks all overlap. A file that turns out unreadable part way (rows
+    raise ImportInputError) raises before the first chunk is yielded."""
+    rows = iter(rows)
+    head = list(islice(rows, PARALLEL_MIN_ROWS))
+    if len(head) < PARALLEL_MIN_ROWS:
+        yield await asyncio.to_thread(normalise_chunk, head, columns, default_country, tz_name)
         return
-    loop = asyncio.get_running_loop()
-    size = -(-len(rows) // (worker_count() * CHUNKS_PER_WORKER))
-    pending = [
-        loop.run_in_executor(get_pool(), normalise_chunk, rows[start : start + size], columns,
-                             default_country, tz_name)
-        for start in range(0, len(rows), size)
-    ]  # fmt: skip
+    loop, pool = asyncio.get_running_loop(), get_pool()
+    pending = [loop.run_in_executor(pool, normalise_chunk, head, columns, default_country, tz_name)]
     try:
+        while part := list(islice(rows, CHUNK_ROWS)):
+            pending.append(
+                loop.run_in_executor(pool, normalise_chunk, part, columns, default_country, tz_name)
+            )
         for future in pending:
             yield await future
     finally:
@@ -206,20 +233,20 @@ async def dry_run(
                     "this idempotency_key was used for a different file",
                 )
             return await existing_dry_run(db, earlier, limit)
-    parsed = parse_csv(data)
+    file = open_csv(data)  # the rows are read as store_dry_run goes; nothing is written before
     return await store_dry_run(
         db,
         clock,
         tenant_id=tenant_id,
         actor=actor,
-        cells=parsed.rows,
-        headers=parsed.headers,
-        columns_by_field=validate_mapping(mapping, parsed.headers),
+        cells=file.rows,
+        headers=file.headers,
+        columns_by_field=validate_mapping(mapping, file.headers),
         filename=filename[:255],
         sha256=sha256,
         idempotency_key=idempotency_key,
-        encoding=parsed.encoding,
-        delimiter=parsed.delimiter,
+        encoding=file.encoding,
+        delimiter=file.delimiter,
         limit=limit,
     )
 
@@ -230,7 +257,7 @@ async def store_dry_run(
     *,
     tenant_id: int,
     actor: Actor,
-    cells: list[tuple[int, list[str]]],
+    cells: Iterable[NumberedRow],
     headers: list[str],
     columns_by_field: dict[str, str],
     filename: str,
@@ -252,51 +279,55 @@ async def store_dry_run(
     decider = Decider()
     tally: Counter[str] = Counter()
     preview: list[dict[str, Any]] = []
-    # The batch is written first and its counts last, so that each chunk of rows is decided
-    # and written while the workers normalise the next ones.
-    async with aclosing(
-        normalise_in_order(cells, columns, tenant["default_country"], tenant["timezone"])
-    ) as chunks:
-        chunk: NormalisedChunk | None = await anext(chunks)
-        async with db.transaction() as tx:
-            batch_id: int = await tx.val(
-                "imports.insert_batch",
-                tenant_id=tenant_id,
-                filename=filename,
-                sha256=sha256,
-                mapping=columns_by_field,
-                headers=headers,
-                idempotency_key=idempotency_key,
-                row_count=len(cells),
-                counts={},
-                created_by=actor.user_id,
-                api_key_id=actor.api_key_id,
-                now=now,
-            )
-            # Each chunk's rows are written while the next one is normalised, looked up and
-            # decided: the lookups read on another connection (a SQLite reader, or another
-            # PostgreSQL session), so the database writes and this process decides at once.
-            writing: asyncio.Future[None] | None = None
-            try:
-                while chunk is not None:
-                    lookups = await load_lookups(db, tenant_id, chunk.keys, now)
-                    decisions = decider.decide(chunk.keys, lookups)
-                    tally.update(d.decision for d in decisions)
-                    preview += [_decision_json(d) for d in decisions[: limit - len(preview)]]
+    rows = 0
+    with cyclic_gc_paused():
+        # The batch is written first (once the file has been read whole without error) and its
+        # counts last, so that each chunk of rows is decided and written while the workers
+        # normalise the next ones.
+        async with aclosing(
+            normalise_in_order(cells, columns, tenant["default_country"], tenant["timezone"])
+        ) as chunks:
+            chunk: NormalisedChunk | None = await anext(chunks)
+            async with db.transaction() as tx:
+                batch_id: int = await tx.val(
+                    "imports.insert_batch",
+                    tenant_id=tenant_id,
+                    filename=filename,
+                    sha256=sha256,
+                    mapping=columns_by_field,
+                    headers=headers,
+                    idempotency_key=idempotency_key,
+                    row_count=0,
+                    counts={},
+                    created_by=actor.user_id,
+                    api_key_id=actor.api_key_id,
+                    now=now,
+                )
+                # Each chunk's rows are written while the next one is normalised, looked up and
+                # decided: the lookups read on another connection (a SQLite reader, or another
+                # PostgreSQL session), so the database writes and this process decides at once.
+                writing: asyncio.Future[None] | None = None
+                try:
+                    while chunk is not None:
+                        lookups = await load_lookups(db, tenant_id, chunk.keys, now)
+                        decisions = decider.decide(chunk.keys, lookups)
+                        tally.update(d.decision for d in decisions)
+                        rows += len(decisions)
+                        preview += [_decision_json(d) for d in decisions[: limit - len(preview)]]
+                        if writing is not None:
+                            await writing
+                        writing = asyncio.ensure_future(
+                            _insert_lineage(tx, batch_id, chunk, decisions, now)
+                        )
+                        chunk = await anext(chunks, None)
                     if writing is not None:
                         await writing
-                    writing = asyncio.ensure_future(
-                        _insert_lineage(tx, batch_id, chunk, decisions, now)
-                    )
-                    chunk = await anext(chunks, None)
-                if writing is not None:
-                    await writing
-            finally:
-                if writing is not None and not writing.done():
-                    await asyncio.wait([writing])  # never leave a write running on a rollback
-            counts = {name: tally.get(name, 0) for name in DECISIONS}
-            await tx.run("imports.set_counts", id=batch_id, counts=counts)
-    return DryRun(batch_id, counts, preview, len(cells), encoding, delimiter)
+                finally:
+                    if writing is not None and not writing.done():
+                        await asyncio.wait([writing])  # never leave a write running on a rollback
+                counts = {name: tally.get(name, 0) for name in DECISIONS}
+                await tx.run("imports.set_counts", id=batch_id, counts=counts, row_count=rows)
+    return DryRun(batch_id, counts, preview, rows, encoding, delimiter)
 
 
 def _preview_limit(limit: int) -> int:
@@ -385,7 +416,7 @@ async def _rows_to_decide(
         while items := await fetching:
             fetching = asyncio.ensure_future(_fetch_rows_to_decide(reader, import_id, items[-1][0]))
             yield (
-                [RowKey(item[0], item[1], None, item[2], item[3]) for item in items],
+                [RowKey(item[0], item[1], None, item[2], tuple(item[3])) for item in items],
                 [item[4:] for item in items],
             )
     finally:
@@ -414,67 +445,82 @@ async def commit(
     idempotency_key: str | None = None,
 ) -> CommitResult:
     now = clock.now()
-    async with db.transaction() as tx:
-        if idempotency_key:
-            keyed = await tx.one("imports.batch_by_key", tenant_id=tenant_id, key=idempotency_key)
-            if keyed is not None and keyed["status"] == "committed":
-                return CommitResult(keyed["id"], "committed", keyed["counts"], True)
-        batch = await tx.one("imports.batch_for_commit", id=import_id, tenant_id=tenant_id)
-        if batch is None:
-            raise ImportInputError(404, "not_found", "no such import")
-        if batch["status"] == "committed":
-            return CommitResult(batch["id"], "committed", batch["counts"], True)
-        tenant = await tx.one("imports.tenant", tenant_id=tenant_id)
-        assert tenant is not None
-        # Recompute the decisions that depend on the database and rewrite the lineage rows
-        # whose decision changed since the dry-run; the batch is then applied from them.
-        decider = Decider()
-        tally = Counter({name: batch["counts"].get(name, 0) for name in FILE_DECISIONS})
-        # The rows are read on another connection (committed at dry-run; a SQLite reader, or
-        # another PostgreSQL session), the next chunk while this one is looked up and decided.
-        async with aclosing(_rows_to_decide(db, import_id)) as chunks:
-            async for keys, stored in chunks:
-                decisions = decider.decide(keys, await load_lookups(tx, tenant_id, keys, now))
-                tally.update(d.decision for d in decisions)
-                await tx.bulk("imports.update_row_decisions", (
-                    {"import_batch_id": import_id, "row_number": d.row, "decision": d.decision,
-                     "reasons": _json(d.reasons), "contact_id": d.contact_id,
-                     "previous_phone_e164": d.previous_phone_e164}
-                    for d, old in zip(decisions, stored, strict=True) if _changed(d, old)
-                ))  # fmt: skip
-        source = f"import #{import_id}" + (
-            f", confirmed by {confirmed_by_email}" if confirmed_by_email else ""
-        )
-        values = {"default_country": tenant["default_country"], "consent_at": now,
-                  "consent_source": source}  # fmt: skip
-        # Updates first: an email match may move a contact off a number a later row creates.
-        updates = await tx.all("imports.rows_to_update", id=import_id, tenant_id=tenant_id)
-        await tx.bulk("imports.update_contacts", (
-            {"id": u["id"], **_merged(NormalisedRow.from_json(u["data"]), u, **values),
-             "batch_id": import_id, "now": now}
-            for u in updates
-        ))  # fmt: skip
-        del updates
-        await tx.run(
-            "imports.insert_created_contacts",
-            id=import_id,
-            tenant_id=tenant_id,
-            default_country=tenant["default_country"],
-            consent_source=source,
-            now=now,
-        )
-        await tx.run("imports.link_created_rows", id=import_id, tenant_id=tenant_id)
-        await tx.run("imports.insert_events", id=import_id, tenant_id=tenant_id, now=now)
-        counts = {name: tally.get(name, 0) for name in DECISIONS}
-        await tx.run(
-            "imports.mark_committed",
-            id=import_id,
-            counts=counts,
-            user_id=actor.user_id,
-            idempotency_key=idempotency_key,
-            now=now,
-        )
+    with cyclic_gc_paused():
+        async with db.transaction() as tx:
+            if idempotency_key:
+                keyed = await tx.one(
+                    "imports.batch_by_key", tenant_id=tenant_id, key=idempotency_key
+                )
+                if keyed is not None and keyed["status"] == "committed":
+                    return CommitResult(keyed["id"], "committed", keyed["counts"], True)
+            batch = await tx.one("imports.batch_for_commit", id=import_id, tenant_id=tenant_id)
+            if batch is None:
+                raise ImportInputError(404, "not_found", "no such import")
+            if batch["status"] == "committed":
+                return CommitResult(batch["id"], "committed", batch["counts"], True)
+            counts = await _redecide(db, tx, batch, now)
+            source = f"import #{import_id}" + (
+                f", confirmed by {confirmed_by_email}" if confirmed_by_email else ""
+            )
+            await _apply(tx, batch, source, now)
+            await tx.run(
+                "imports.mark_committed",
+                id=import_id,
+                counts=counts,
+                user_id=actor.user_id,
+                idempotency_key=idempotency_key,
+                now=now,
+            )
     return CommitResult(import_id, "committed", counts, False)
+
+
+async def _redecide(db: Database, tx: Executor, batch: Row, now: datetime) -> dict[str, int]:
+    """Recompute the decisions that depend on the database and rewrite the lineage rows whose
+    decision changed since the dry-run; the counts of all decisions."""
+    import_id, tenant_id = batch["id"], batch["tenant_id"]
+    decider = Decider()
+    tally = Counter({name: batch["counts"].get(name, 0) for name in FILE_DECISIONS})
+    # The rows are read on another connection (committed at dry-run; a SQLite reader, or
+    # another PostgreSQL session), the next chunk while this one is looked up and decided.
+    async with aclosing(_rows_to_decide(db, import_id)) as chunks:
+        async for keys, stored in chunks:
+            decisions = decider.decide(keys, await load_lookups(tx, tenant_id, keys, now))
+            tally.update(d.decision for d in decisions)
+            await tx.bulk("imports.update_row_decisions", (
+                {"import_batch_id": import_id, "row_number": d.row, "decision": d.decision,
+                 "reasons": _json(d.reasons), "contact_id": d.contact_id,
+                 "previous_phone_e164": d.previous_phone_e164}
+                for d, old in zip(decisions, stored, strict=True) if _changed(d, old)
+            ))  # fmt: skip
+    return {name: tally.get(name, 0) for name in DECISIONS}
+
+
+async def _apply(tx: Executor, batch: Row, source: str, now: datetime) -> None:
+    """Update and create the contacts of the rows as their lineage rows now decide, link the
+    created rows to their contacts, and record an IMPORTED event for each contact."""
+    import_id, tenant_id = batch["id"], batch["tenant_id"]
+    tenant = await tx.one("imports.tenant", tenant_id=tenant_id)
+    assert tenant is not None
+    values = {"default_country": tenant["default_country"], "consent_at": now,
+              "consent_source": source}  # fmt: skip
+    # Updates first: an email match may move a contact off a number a later row creates.
+    updates = await tx.all("imports.rows_to_update", id=import_id, tenant_id=tenant_id)
+    await tx.bulk("imports.update_contacts", (
+        {"id": u["id"], **_merged(NormalisedRow.from_json(u["data"]), u, **values),
+         "batch_id": import_id, "now": now}
+        for u in updates
+    ))  # fmt: skip
+    del updates
+    await tx.run(
+        "imports.insert_created_contacts",
+        id=import_id,
+        tenant_id=tenant_id,
+        default_country=tenant["default_country"],
+        consent_source=source,
+        now=now,
+    )
+    await tx.run("imports.link_created_rows", id=import_id, tenant_id=tenant_id)
+    await tx.run("imports.insert_events", id=import_id, tenant_id=tenant_id, now=now)
 
 
 async def rejected_csv(db: Database, *, tenant_id: int, import_id: int) -> str:

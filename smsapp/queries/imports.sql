@@ -242,4 +242,4 @@ FROM import_rows
 WHERE import_batch_id = :id AND decision IN ('create', 'update');
 
 -- name: set_counts
-UPDATE import_batches SET counts = :counts WHERE id = :id;
+UPDATE import_batches SET counts = :counts, row_count = :row_count WHERE id = :id;
