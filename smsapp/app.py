@@ -83,14 +83,13 @@ def create_app(
         attempts, then one batch per tenant with due jobs, round after round."""
         db, clock, provider = app[DB], app[CLOCK], app[PROVIDER]
 
-        async def fast_lane() -> int:
-            sent = await dispatch_due(db, clock, settings, provider)
+        async def fast_lane() -> None:
+            await dispatch_due(db, clock, settings, provider)
             if isinstance(provider, SandboxProvider):  # it "calls back" as a provider would
                 await post_due_sandbox_callbacks(app[HTTP], provider, clock.now())
-            return sent
 
         config = SenderConfig(lease=timedelta(seconds=settings.send_lease_seconds))
-        sender = Sender(db, clock, provider, config=config, fast_lane=fast_lane)
+        sender = Sender(db, clock, provider, config=config, before_round=fast_lane)
         app[SENDER] = sender
         await sender.recover_at_start()
         stopping = asyncio.Event()

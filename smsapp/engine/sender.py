@@ -94,7 +94,6 @@ class Attempt:
     campaign_id: int
     contact_id: int
     attempt_id: str
-    attempts: int  # including this one
     claimed_at: datetime
     outgoing: Outgoing
 
@@ -136,14 +135,15 @@ class Sender:
         provider: Provider,
         *,
         config: SenderConfig | None = None,
-        fast_lane: Callable[[], Awaitable[int]] | None = None,
+        before_round: Callable[[], Awaitable[object]] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.provider = provider
         self.config = config or SenderConfig()
-        self.fast_lane = fast_lane  # transactional messages, sent before each round
+        # The fast lane: transactional messages (and the sandbox's callbacks), each round first.
+        self.before_round = before_round
         self.rng = rng or random.Random()
         self.last_tick: float | None = None  # time.monotonic() of the last finished round
 
@@ -154,8 +154,8 @@ class Sender:
         jobs. Answers what the round did (the loop goes round again at once when it did
         anything)."""
         total = BatchResult()
-        if self.fast_lane is not None:
-            await self.fast_lane()
+        if self.before_round is not None:
+            await self.before_round()
         total.add(await self.reconcile_expired())
         now = self.clock.now()
         for row in await self.db.all("sender.due_tenants", now=now):
@@ -248,7 +248,7 @@ class Sender:
                 writes.windows[("number", number.id, "minute", _minute(now))] += job.parts
                 writes.windows[("number", number.id, "day", ctx.day_start)] += job.parts
                 attempts.append(Attempt(
-                    job.id, tenant_id, job.campaign_id, job.contact_id, attempt_id, 0, now,
+                    job.id, tenant_id, job.campaign_id, job.contact_id, attempt_id, now,
                     Outgoing(to=job.phone_e164, from_=number.phone_e164, body=bodies[job.id],
                              reference=attempt_id),
                 ))  # fmt: skip
@@ -503,13 +503,10 @@ class Sender:
             return "failed", now
         if error.kind == "ambiguous":  # could not be settled: an operator decides
             return "unknown", now
-        attempts = self._attempts(job)
+        attempts = int(job["attempts"])  # this one included
         if attempts >= self.config.max_attempts:
             return "failed", now
         return "queued", now + self._backoff(attempts, error.retry_after)
-
-    def _attempts(self, job: Row) -> int:
-        return int(job.get("attempts") or 0)
 
     def _backoff(self, attempts: int, retry_after: float | None) -> timedelta:
         """Exponential with full jitter around it (0.5×–1.5×); the provider's Retry-After
@@ -550,7 +547,7 @@ class Sender:
         for row in rows:
             attempt = Attempt(
                 row["id"], row["tenant_id"], row["campaign_id"], row["contact_id"],
-                row["attempt_id"], row["attempts"], row["updated_at"],
+                row["attempt_id"], row["updated_at"],
                 Outgoing(to=row["phone_e164"], from_=row["from_number"] or "",
                          body=row["body"], reference=row["attempt_id"]),
             )  # fmt: skip

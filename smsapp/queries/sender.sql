@@ -193,7 +193,7 @@ WHERE id = :id AND status = 'sending';
 
 -- Jobs whose sender died between the `sending` commit and the provider's answer.
 -- name: expired_leases [postgresql]
-SELECT j.id, j.tenant_id, j.campaign_id, j.contact_id, j.attempt_id, j.attempts, j.body,
+SELECT j.id, j.tenant_id, j.campaign_id, j.contact_id, j.attempt_id, j.body,
        j.updated_at, k.phone_e164, n.phone_e164 AS from_number
 FROM send_jobs j
 JOIN contacts k ON k.id = j.contact_id
@@ -204,7 +204,7 @@ LIMIT :limit
 FOR UPDATE OF j SKIP LOCKED;
 
 -- name: expired_leases [sqlite]
-SELECT j.id, j.tenant_id, j.campaign_id, j.contact_id, j.attempt_id, j.attempts, j.body,
+SELECT j.id, j.tenant_id, j.campaign_id, j.contact_id, j.attempt_id, j.body,
        j.updated_at, k.phone_e164, n.phone_e164 AS from_number
 FROM send_jobs j
 JOIN contacts k ON k.id = j.contact_id
