@@ -156,9 +156,9 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
 
 
 async def load_lookups(
-    tx: Executor, tenant_id: int, rows: Sequence[Decidable], now: datetime
+    db: Executor, tenant_id: int, rows: Sequence[Decidable], now: datetime
 ) -> Lookups:
-    """Everything the decisions consult, a few set queries for the whole file."""
+    """Everything the decisions of `rows` (a chunk of the file) consult: a few set queries."""
     phones = sorted({r.phone_e164 for r in rows if r.phone_e164})
     emails = sorted({r.email for r in rows if r.email})
     dnc: set[str] = set()
@@ -166,12 +166,12 @@ async def load_lookups(
     by_phone: dict[str, Existing] = {}
     by_email: dict[str, Existing] = {}
     for chunk in _chunks(phones):
-        dnc |= await numbers_on_dnc(tx, tenant_id=tenant_id, phones=chunk)
-        suppressed |= await active_suppressed_numbers(tx, tenant_id, chunk, now)
-        for c in await tx.all("imports.contacts_by_phone", tenant_id=tenant_id, phones=chunk):
+        dnc |= await numbers_on_dnc(db, tenant_id=tenant_id, phones=chunk)
+        suppressed |= await active_suppressed_numbers(db, tenant_id, chunk, now)
+        for c in await db.all("imports.contacts_by_phone", tenant_id=tenant_id, phones=chunk):
             by_phone[c["phone_e164"]] = Existing(c["id"], c["phone_e164"], c["email"])
     for chunk in _chunks(emails):
-        for c in await tx.all("imports.contacts_by_email", tenant_id=tenant_id, emails=chunk):
+        for c in await db.all("imports.contacts_by_email", tenant_id=tenant_id, emails=chunk):
             by_email.setdefault(c["email"], Existing(c["id"], c["phone_e164"], c["email"]))
     return Lookups(frozenset(dnc), frozenset(suppressed), by_phone, by_email)
 
