@@ -4,10 +4,10 @@ dry-run < 1 s and commit < 2 s; 100k rows both < 12 s in < 300 MB).
 
 Its ceiling is the phone parsing that every import must do once per row: `phonenumbers`
 parse + validate of the same numbers, timed in the same run. A tenth of the rows already
-exist (updates), a few are invalid, duplicated or on the DNC list, so every decision is taken.
-The worker processes that parse the phones are started before timing, as `smsapp serve` starts
-them with the app. `peak_rss_mb` is this process's peak (the app's, in which the import runs);
-`worker_peak_rss_mb` that of the largest worker process.
+exist (updates), a few are invalid, duplicated, on the DNC list or under a cooldown, so every
+decision is taken. The worker processes that parse the phones are started before timing, as
+`smsapp serve` starts them with the app. `peak_rss_mb` is this process's peak (the app's, in
+which the import runs); `worker_peak_rss_mb` that of the largest worker process.
 """
 
 from __future__ import annotations
@@ -95,6 +95,18 @@ async def _measure(url: DatabaseUrl, rows: int) -> dict[str, Any]:
                     p="+61" + p[1:],
                     now=now,
                 )
+        # And a few are under a cooldown (a rule by number), so every decision is taken.
+        await db.run_many(
+            Sql(
+                "INSERT INTO suppression_rules (tenant_id, phone_e164, kind, expires_at, "
+                "created_at) VALUES (:t, :p, 'cooldown', NULL, :now)"
+            ),
+            [
+                {"t": tenant_id, "p": "+61" + p[1:], "now": now}
+                for p in dict.fromkeys(phones[rows // 3 : rows // 3 + 20])
+                if p.startswith("04")
+            ],
+        )
         # As in `smsapp serve`, which starts its worker processes with the app.
         for ready in warm_up():
             ready.result()
