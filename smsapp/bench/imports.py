@@ -28,7 +28,7 @@ from smsapp.config import DatabaseUrl, Settings
 from smsapp.db import Sql, open_database
 from smsapp.imports.service import Actor, commit, dry_run
 from smsapp.tenancy import create_tenant
-from smsapp.workers import shutdown_pool, warm_up
+from smsapp.workers import shutdown_pool, warm_up, worker_count
 
 MAPPING = {"phone": "Mobile", "email": "Email", "first_name": "First Name",
            "last_name": "Last Name", "state": "State", "tags": "Tags", "tier": "Tier"}  # fmt: skip
@@ -169,6 +169,11 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         "rows": args.rows,
         **figures,
         "worker_peak_rss_mb": round(workers_peak / 1024, 1),
+        "workers": worker_count(),
+        # The import's processes together, at most: this one's peak plus every worker's.
+        "all_processes_peak_rss_mb": round(
+            (figures["peak_rss_mb"] * 1024 + worker_count() * workers_peak) / 1024, 1
+        ),
         "phone_parsing_alone_seconds": round(parse_floor, 3),
         "ratio_to_parsing_floor": round(figures["total_seconds"] / parse_floor, 2),
     }
