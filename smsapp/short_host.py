@@ -6,7 +6,8 @@ Two kinds of short host:
   serves every tenant's links;
 - a tenant's own (the tenant setting `short_link_base_url`): it serves that tenant's links only.
   Another tenant's token there is 404, as an unknown one is, even when the link is cached.
-  When several tenants name the same host, it serves the links of each of them.
+  A tenant cannot take a host another tenant already uses (`tenant_settings` answers 409);
+  should several name the same host all the same, it serves the links of each of them.
 
 A short host serves only `GET|HEAD /s/{token}`, `/robots.txt` and a plain root page saying what
 the host is; everything else there is a small branded 404 page, so the admin, the API and the

@@ -18,7 +18,7 @@ import phonenumbers
 
 from smsapp.clock import Clock
 from smsapp.db import Executor, Row
-from smsapp.fields import InvalidInput, NotFound, check_fields, iso
+from smsapp.fields import Conflict, InvalidInput, NotFound, check_fields, iso
 from smsapp.geo import valid_timezone
 from smsapp.held_jobs import release_held, reprice_waiting_jobs
 from smsapp.money import cents_text, cents_to_units, units_to_cents
@@ -460,11 +460,26 @@ async def update_settings(
     }
     if not changes:
         return current, {}
+    if "short_link_base_url" in changes and values["short_link_base_url"]:
+        await _refuse_anothers_short_host(db, tenant_id, values["short_link_base_url"])
     await db.run(
         "tenant_settings.update", tenant_id=tenant_id, now=clock.now(), **_as_stored(values)
     )
     await _release_for(db, tenant_id, set(changes), clock.now())
     return await get_tenant(db, tenant_id), changes
+
+
+async def _refuse_anothers_short_host(db: Executor, tenant_id: int, url: str) -> None:
+    """A tenant's own short host serves that tenant's links only (smsapp/short_host.py): a host
+    another tenant already prints in its messages cannot become this one's too."""
+    host = urlsplit(url).hostname
+    for row in await db.all("short_links.tenant_short_hosts"):
+        if row["id"] != tenant_id and urlsplit(str(row["short_link_base_url"])).hostname == host:
+            raise Conflict(
+                f"short_link_base_url: {host} is another account's short host",
+                code="short_host_taken",
+                field="short_link_base_url",
+            )
 
 
 # Which held jobs (pack §7) a settings change may free: the gate reads these fields.

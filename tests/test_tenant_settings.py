@@ -452,6 +452,25 @@ def test_it_reads_the_price_book_text_of_the_page() -> None:
             price_book_from_text(bad)
 
 
+async def test_it_refuses_a_short_host_another_tenant_already_uses(
+    client: TestClient[Any, Any], make_tenant: TenantFactory
+) -> None:
+    acme, other = await make_tenant("acme"), await make_tenant("other")
+    assert (
+        await patch(client, acme, {"short_link_base_url": "https://go.acme.example"})
+    ).status == 200
+    for same_host in ("https://GO.acme.example", "http://go.acme.example:8443/x"):
+        response = await patch(client, other, {"short_link_base_url": same_host})
+        assert response.status == 409, await response.text()
+        error = (await response.json())["error"]
+        assert error["code"] == "short_host_taken" and "go.acme.example" in error["message"]
+    assert (
+        await patch(client, other, {"short_link_base_url": "https://go.other.example"})
+    ).status == 200
+    # Its own host again (another field changing) is no conflict.
+    assert (await patch(client, acme, {"cooldown_hours": 12})).status == 200
+
+
 async def test_it_accepts_http_urls_only(
     client: TestClient[Any, Any], make_tenant: TenantFactory
 ) -> None:
