@@ -49,7 +49,8 @@ SHORT_HOST_PATHS = re.compile(r"^/s/[^/]+$|^/robots\.txt$")
 TENANT_HOSTS_TTL = timedelta(seconds=10)
 RETRY_AFTER_FAILURE = timedelta(seconds=1)
 PAGE_HEADERS = {"X-Robots-Tag": "noindex", "Cache-Control": "no-store"}
-TITLES = {404: "Not found", 410: "Link expired"}
+TITLES = {404: "Not found", 410: "Link expired", 500: "Something went wrong"}
+FAILED = "Something went wrong on our side. Please try the link again in a moment."
 
 # The tenants whose links this request's host may serve; absent (None) when it may serve any.
 LINK_TENANTS: web.RequestKey[frozenset[int]] = web.RequestKey("link_tenants")
@@ -148,7 +149,10 @@ async def only_links(request: web.Request, handler: Handler) -> web.StreamRespon
     """What a short host serves: links, robots.txt and its root page; nothing else."""
     if request.method in ("GET", "HEAD"):
         if SHORT_HOST_PATHS.match(request.path):
-            return await handler(request)
+            response = await handler(request)
+            if response.status >= 500:  # the app's error page needs the admin's stylesheet
+                return link_page(request, response.status, FAILED)
+            return response
         if request.path == "/":
             return root_page(request)
     return link_page(request, 404, "There is nothing here.")

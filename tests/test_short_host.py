@@ -17,7 +17,7 @@ from smsapp.app import create_app
 from smsapp.clock import ManualClock
 from smsapp.config import DatabaseUrl
 from smsapp.db import Sql
-from smsapp.keys import DB
+from smsapp.keys import DB, LINK_CACHE
 from smsapp.short_host import host_name, short_host
 from smsapp.tenancy import create_tenant
 from tests.conftest import make_settings
@@ -213,6 +213,29 @@ async def test_a_tenants_new_short_host_is_honoured_within_seconds(
     assert (await short_client.get("/login", headers={"Host": "new.link"})).status == 404
     # The old host is nobody's short host now: an ordinary host again.
     assert (await short_client.get("/login", headers={"Host": "acme.link"})).status == 200
+
+
+async def test_a_failure_behind_a_short_host_answers_its_own_branded_page(
+    short_client: Client, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = await staff_key(short_client, clock)
+    token = (await link_of(short_client, key))["token"]
+
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(short_client.app[LINK_CACHE], "get", broken)
+    for host in ("go.example", "app.example"):
+        response = await short_client.get(f"/s/{token}", headers={"User-Agent": PHONE,
+                                                                  "Host": host})  # fmt: skip
+        body = await response.text()
+        assert response.status == 500 and response.content_type == "text/html"
+        assert "X-Request-ID" in response.headers
+        if host == "go.example":
+            assert "Something went wrong on our side" in body and "<style>" in body
+            assert "/static/" not in body
+        else:  # the public host keeps the app's own error page
+            assert "/static/" in body
 
 
 async def test_the_short_hosts_error_pages_are_branded_and_self_contained(
