@@ -171,6 +171,9 @@ def make_settings(database_url: DatabaseUrl, data_dir: Path, **overrides: str) -
         "SMSAPP_DATA_DIR": str(data_dir),
         "SMSAPP_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
         "PUBLIC_BASE_URL": "http://127.0.0.1:8080",
+        # The demo's sandbox fails 3 % of messages at random; tests that want failures script
+        # them (SandboxProvider.fail_next) or set a rate themselves.
+        "SMSAPP_SANDBOX_FAILURE_RATE": "0",
         **overrides,
     }
     return load_settings(env)
