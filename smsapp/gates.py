@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from smsapp.rotation import stable_choice
 from smsapp.send_window import Place, Window, opening, places_for
 
 Gate = Literal["pause", "budget", "price_unknown", "quiet_hours", "rate_limit", "warmup"]
@@ -25,9 +26,6 @@ Gate = Literal["pause", "budget", "price_unknown", "quiet_hours", "rate_limit", 
 PAUSE_RECHECK = timedelta(hours=1)
 PRICE_RECHECK = timedelta(hours=1)
 NO_NUMBER_RECHECK = timedelta(minutes=5)
-
-_MULTIPLIER = 2654435761  # as smsapp.rotation: consecutive contact ids spread evenly
-_MODULUS = 2**32
 
 
 @dataclass(frozen=True)
@@ -118,7 +116,7 @@ Decision = Claim | Defer | Skip | Cancel
 
 def number_for(contact_id: int, numbers: Sequence[Number]) -> Number:
     """The contact's number among `numbers` (sorted by id): stable while the set is."""
-    return numbers[(contact_id * _MULTIPLIER) % _MODULUS % len(numbers)]
+    return stable_choice(contact_id, numbers)
 
 
 def _fits(used: int, parts: int, limit: int) -> bool:
