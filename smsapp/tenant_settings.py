@@ -472,14 +472,16 @@ async def update_settings(
 async def _refuse_anothers_short_host(db: Executor, tenant_id: int, url: str) -> None:
     """A tenant's own short host serves that tenant's links only (smsapp/short_host.py): a host
     another tenant already prints in its messages cannot become this one's too."""
-    host = urlsplit(url).hostname
-    for row in await db.all("short_links.tenant_short_hosts"):
-        if row["id"] != tenant_id and urlsplit(str(row["short_link_base_url"])).hostname == host:
-            raise Conflict(
-                f"short_link_base_url: {host} is another account's short host",
-                code="short_host_taken",
-                field="short_link_base_url",
-            )
+    from smsapp.short_host import tenant_hosts_map, url_host  # the hosts as the server reads them
+
+    host = url_host(url)
+    hosts = tenant_hosts_map(await db.all("short_links.tenant_short_hosts"))
+    if host is not None and hosts.get(host, frozenset()) - {tenant_id}:
+        raise Conflict(
+            f"short_link_base_url: {host} is another account's short host",
+            code="short_host_taken",
+            field="short_link_base_url",
+        )
 
 
 # Which held jobs (pack §7) a settings change may free: the gate reads these fields.
