@@ -293,11 +293,13 @@ async def create_number(
         holder = await _holder(db, value, kind)
         assert holder is not None
         raise _taken(holder, value, tenant_id)
-    await release_held(db, tenant_id=tenant_id, gates=("rate_limit", "warmup"), numbers=True,
-                       now=clock.now())  # fmt: skip
     rest = {k: v for k, v in body.items() if k in UPDATE_FIELDS}
-    if rest:
-        row, _ = await update_number(
+    changes: dict[str, dict[str, Any]] = {}
+    if rest:  # an update that changes something releases the held jobs itself
+        row, changes = await update_number(
             db, clock, tenant_id=tenant_id, number_id=int(row["id"]), body=rest, today=today
         )
+    if not changes:
+        await release_held(db, tenant_id=tenant_id, gates=("rate_limit", "warmup"),
+                           numbers=True, now=clock.now())  # fmt: skip
     return row
