@@ -9,6 +9,10 @@
 
 Handlers never check roles themselves: `access_middleware` enforces the declared class before
 the handler runs, and `check_route_table` refuses to start an app with an undeclared route.
+
+A public route may also be declared `fast_path=True` (the short-link redirect, the app's hottest
+path): `smsapp.middleware.fast_path` hands it straight to its handler, before every other
+middleware, so that handler answers its own failures (no request log line, no error shape).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from smsapp.errors import ApiError
-from smsapp.keys import ROUTE_ACCESS
+from smsapp.keys import FAST_PATH_ROUTES, ROUTE_ACCESS
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Role = Literal["viewer", "staff", "admin"]
@@ -75,6 +79,7 @@ class RouteSpec:
     handler: Handler
     access: Access
     name: str | None = None
+    fast_path: bool = False  # answered before every middleware (see the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -85,13 +90,20 @@ class StaticSpec:
 
 
 def route(
-    method: str, path: str, handler: Handler, *, access: Access, name: str | None = None
+    method: str,
+    path: str,
+    handler: Handler,
+    *,
+    access: Access,
+    name: str | None = None,
+    fast_path: bool = False,
 ) -> RouteSpec:
-    return RouteSpec(method, path, handler, access, name)
+    return RouteSpec(method, path, handler, access, name, fast_path)
 
 
 def register_routes(app: web.Application, specs: Iterable[RouteSpec | StaticSpec]) -> None:
     table = app.setdefault(ROUTE_ACCESS, {})
+    fast = app.setdefault(FAST_PATH_ROUTES, set())
     for spec in specs:
         if isinstance(spec, StaticSpec):
             resource = app.router.add_static(spec.prefix, spec.directory, name=spec.name)
@@ -100,6 +112,11 @@ def register_routes(app: web.Application, specs: Iterable[RouteSpec | StaticSpec
             continue
         added = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.name)
         table[added] = spec.access
+        if spec.fast_path:
+            if spec.access is not Access.PUBLIC:
+                raise RuntimeError(f"{spec.method} {spec.path}: only a public route can skip "
+                                   "the middlewares (fast_path=True)")  # fmt: skip
+            fast.add(added)
 
 
 def check_route_table(app: web.Application) -> None:

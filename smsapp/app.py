@@ -22,11 +22,11 @@ from smsapp.engine.sandbox_pump import post_due_sandbox_callbacks
 from smsapp.engine.sender import Sender, SenderConfig
 from smsapp.hit_writer import hit_writer
 from smsapp.keys import CLOCK, DB, HTTP, LINK_CACHE, PROVIDER, SENDER, SETTINGS
-from smsapp.middleware import access_control, error_shape, request_context
+from smsapp.middleware import access_control, error_shape, fast_path, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
 from smsapp.scheduler import scheduler
-from smsapp.short_host import short_host_middleware
+from smsapp.short_host import SHORT_HOSTS, ShortHosts, short_host_middleware
 from smsapp.short_links import LinkCache
 from smsapp.webhook_events import WEBHOOK_COUNTERS, WebhookCounters
 from smsapp.workers import shutdown_pool, warm_up
@@ -49,10 +49,12 @@ def create_app(
 ) -> web.Application:
     """The app. `run_background=False` (tests) leaves out the scheduler and the send loop, whose
     work the tests drive directly with an injected clock."""
+    short_hosts = ShortHosts(settings)
     app = web.Application(
         middlewares=[
+            fast_path,  # the redirect skips the rest
             request_context,
-            short_host_middleware(settings),  # short hosts serve links only
+            short_host_middleware(short_hosts),  # short hosts serve links only
             error_shape,
             access_control,
         ],
@@ -61,6 +63,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[LINK_CACHE] = LinkCache()
+    app[SHORT_HOSTS] = short_hosts
     app[WEBHOOK_COUNTERS] = WebhookCounters()  # refused and handled webhooks, for /metrics
     app[STATUS_WRITER] = StatusWriter()  # group commit of status callbacks
     setup_templates(app)

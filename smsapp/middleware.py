@@ -1,5 +1,5 @@
-"""Request middlewares, outermost first: correlation id and request log, error shape,
-caller resolution and the access check of the matched route."""
+"""Request middlewares, outermost first: the fast path (routes that skip the rest), correlation
+id and request log, error shape, caller resolution and the access check of the matched route."""
 
 from __future__ import annotations
 
@@ -14,13 +14,26 @@ from smsapp import sessions
 from smsapp.access import CALLER, Access, Caller, Handler, enforce, is_api_request, route_access
 from smsapp.api_keys import authenticate_api_key
 from smsapp.errors import ApiError, error_response
-from smsapp.keys import CLOCK, DB, SESSION_TOKEN, SETTINGS
+from smsapp.keys import CLOCK, DB, FAST_PATH_ROUTES, SESSION_TOKEN, SETTINGS
 from smsapp.logs import request_id_var
 from smsapp.pages import render_error_page
 from smsapp.tokens import same
 
 log = logging.getLogger("smsapp.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@web.middleware
+async def fast_path(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Routes declared `fast_path=True` in the route table go straight to their own handler:
+    no request id, log line, error shape or caller lookup. Only the short-link redirect is one:
+    those layers cost more than the rest of its request together (docs/click-integrity.md),
+    and it logs nothing per request since every hit is stored. Such a handler answers its own
+    failures."""
+    match_info = request.match_info
+    if match_info.route in request.app[FAST_PATH_ROUTES]:
+        return await match_info.handler(request)
+    return await handler(request)
 
 
 @web.middleware

@@ -52,9 +52,6 @@ PAGE_HEADERS = {"X-Robots-Tag": "noindex", "Cache-Control": "no-store"}
 TITLES = {404: "Not found", 410: "Link expired", 500: "Something went wrong"}
 FAILED = "Something went wrong on our side. Please try the link again in a moment."
 
-# The tenants whose links this request's host may serve; absent (None) when it may serve any.
-LINK_TENANTS: web.RequestKey[frozenset[int]] = web.RequestKey("link_tenants")
-
 
 @functools.lru_cache(maxsize=1024)
 def host_name(netloc: str) -> str | None:
@@ -158,26 +155,51 @@ async def only_links(request: web.Request, handler: Handler) -> web.StreamRespon
     return link_page(request, 404, "There is nothing here.")
 
 
-def short_host_middleware(settings: Settings) -> Middleware:
+class ShortHosts:
+    """Which host a request came to: the public host, the platform's short host, a tenant's
+    own short host, or any other (served as the public host is)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.public = url_host(settings.public_base_url)
+        self.platform = short_host(settings)
+        self.tenant_hosts = TenantHosts()
+
+    def tenant_host(self, request: web.Request) -> str | None:
+        """The request's host name when it may be a tenant's own short host; None for the
+        public host and the platform's short host (no read needed: the common case)."""
+        host = host_name(request.host)
+        if host is None or host == self.public or host == self.platform:
+            return None
+        return host
+
+    async def link_tenants(self, request: web.Request) -> frozenset[int] | None:
+        """The tenants whose links the request's host may serve; None when it may serve any."""
+        host = self.tenant_host(request)
+        if host is None:
+            return None
+        return await self.tenant_hosts.tenants_of(request.app[DB], request.app[CLOCK], host)
+
+
+SHORT_HOSTS = web.AppKey("short_hosts", ShortHosts)
+
+
+def short_host_middleware(hosts: ShortHosts) -> Middleware:
     """The middleware for the app's middleware list: the public host passes straight through;
-    the platform's short host and the tenants' are served links only."""
-    public = url_host(settings.public_base_url)
-    platform = short_host(settings)
-    tenant_hosts = TenantHosts()
+    the platform's short host and the tenants' are served links only. (The redirect itself is
+    a fast-path route that no middleware sees: it applies `ShortHosts.link_tenants` itself.)"""
 
     @web.middleware
     async def only_links_on_short_hosts(
         request: web.Request, handler: Handler
     ) -> web.StreamResponse:
         host = host_name(request.host)
-        if host is None or host == public:
+        if host is None or host == hosts.public:
             return await handler(request)
-        if host == platform:
+        if host == hosts.platform:
             return await only_links(request, handler)
-        tenants = await tenant_hosts.tenants_of(request.app[DB], request.app[CLOCK], host)
+        tenants = await hosts.tenant_hosts.tenants_of(request.app[DB], request.app[CLOCK], host)
         if tenants is None:
             return await handler(request)
-        request[LINK_TENANTS] = tenants
         return await only_links(request, handler)
 
     return only_links_on_short_hosts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import secrets
 import string
 from collections import OrderedDict
@@ -67,11 +68,15 @@ class LinkCache:
         self.size = size
         self._links: OrderedDict[str, Link] = OrderedDict()
 
-    async def get(self, db: Executor, token: str) -> Link | None:
+    def cached(self, token: str) -> Link | None:
+        """The link when it is cached (no await: the redirect's common case)."""
         link = self._links.get(token)
         if link is not None:
             self._links.move_to_end(token)
-            return link
+        return link
+
+    async def load(self, db: Executor, token: str) -> Link | None:
+        """Read a link that is not cached, and cache it; None when there is none."""
         row = await db.one("short_links.by_token", token=token)
         if row is None:
             return None
@@ -91,33 +96,11 @@ class LinkCache:
 USER_AGENT_KEPT = 300
 
 
+@functools.lru_cache(maxsize=65_536)  # most hits come from addresses that hit before
 def ip_hash(secret_key: str, ip: str | None) -> str:
     """A keyed SHA-256 of the client address (HMAC-SHA256 with the app's secret key): hits from
     one address can be told apart from others without the address itself being stored."""
-    inner, outer = _hmac_pads(secret_key)
-    h = inner.copy()
-    h.update((ip or "").encode())
-    o = outer.copy()
-    o.update(h.digest())
-    return str(o.hexdigest())
-
-
-@functools.lru_cache(maxsize=4)
-def _hmac_pads(secret_key: str) -> tuple[Any, Any]:
-    """HMAC's keyed inner and outer SHA-256 states (RFC 2104), made once per key. Copying them
-    per hit is the same HMAC as `hmac.new(key, ip, sha256)`, at half the cost and without
-    releasing the GIL (`hmac.digest` releases it for even a few bytes, and the redirect's
-    thread then waits for it behind the database thread)."""
-    key = secret_key.encode()
-    if len(key) > SHA256_BLOCK:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(SHA256_BLOCK, b"\0")
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
-    return inner, outer
-
-
-SHA256_BLOCK = 64
+    return hmac.new(secret_key.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()
 
 
 # --- Links made through the API (pack §17) ---------------------------------------------------

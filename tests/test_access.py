@@ -95,6 +95,28 @@ def test_it_declares_exactly_the_public_routes_of_the_pack(settings: Settings) -
         assert PUBLIC_PATHS.match(path), f"{path} is not a kind of route pack §2 makes public"
 
 
+def test_only_the_redirect_skips_the_middlewares_and_only_a_public_route_may(
+    settings: Settings,
+) -> None:
+    from aiohttp import web
+
+    from smsapp.access import register_routes, route
+    from smsapp.keys import FAST_PATH_ROUTES
+
+    app = create_app(settings)
+    fast = {(r.method, r.resource.canonical) for r in app[FAST_PATH_ROUTES] if r.resource}
+    assert fast == {("GET", "/s/{token}"), ("HEAD", "/s/{token}")}
+
+    async def handler(request: Any) -> Any:
+        raise AssertionError("never called")
+
+    with pytest.raises(RuntimeError, match="only a public route"):
+        register_routes(
+            web.Application(),
+            [route("GET", "/x", handler, access=Access.VIEWER, fast_path=True)],
+        )
+
+
 def test_it_refuses_to_build_an_app_with_a_route_lacking_an_access_class(
     settings: Settings,
 ) -> None:

@@ -17,6 +17,7 @@ from smsapp.app import create_app
 from smsapp.clock import ManualClock
 from smsapp.config import DatabaseUrl
 from smsapp.db import Sql
+from smsapp.hit_writer import HIT_WRITER
 from smsapp.keys import DB, LINK_CACHE
 from smsapp.short_host import host_name, short_host
 from smsapp.tenancy import create_tenant
@@ -215,27 +216,33 @@ async def test_a_tenants_new_short_host_is_honoured_within_seconds(
     assert (await short_client.get("/login", headers={"Host": "acme.link"})).status == 200
 
 
-async def test_a_failure_behind_a_short_host_answers_its_own_branded_page(
-    short_client: Client, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_failure_of_the_redirect_answers_the_links_branded_page_on_every_host(
+    short_client: Client, clock: ManualClock, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """The redirect is a fast-path route that no middleware sees: it answers its own failures,
+    with the page a person who tapped a link in a text message can read (no admin stylesheet),
+    and a request id that its log line carries."""
     key = await staff_key(short_client, clock)
     token = (await link_of(short_client, key))["token"]
 
     async def broken(*args: Any) -> None:
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(short_client.app[LINK_CACHE], "get", broken)
-    for host in ("go.example", "app.example"):
-        response = await short_client.get(f"/s/{token}", headers={"User-Agent": PHONE,
-                                                                  "Host": host})  # fmt: skip
+    monkeypatch.setattr(short_client.app[HIT_WRITER], "record", broken)
+    monkeypatch.setattr(short_client.app[LINK_CACHE], "load", broken)
+    for host, path in [("go.example", f"/s/{token}"), ("app.example", f"/s/{token}"),
+                       ("app.example", "/s/Unknown123")]:  # fmt: skip
+        caplog.clear()
+        response = await short_client.get(path, headers={"User-Agent": PHONE, "Host": host})
         body = await response.text()
         assert response.status == 500 and response.content_type == "text/html"
-        assert "X-Request-ID" in response.headers
-        if host == "go.example":
-            assert "Something went wrong on our side" in body and "<style>" in body
-            assert "/static/" not in body
-        else:  # the public host keeps the app's own error page
-            assert "/static/" in body
+        assert "Something went wrong on our side" in body and "<style>" in body
+        assert "/static/" not in body
+        assert response.headers["Cache-Control"] == "no-store"
+        [failed] = [r for r in caplog.records if r.name == "smsapp.short_links"]
+        assert failed.levelname == "ERROR" and failed.exc_info is not None
+        assert response.headers["X-Request-ID"] in failed.getMessage()
 
 
 async def test_the_short_hosts_error_pages_are_branded_and_self_contained(

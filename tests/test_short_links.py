@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -137,6 +138,24 @@ async def test_it_redirects_with_exactly_the_pack_headers(
     # PUBLIC_BASE_URL is http:// in the tests and the request is plain HTTP.
     assert "Strict-Transport-Security" not in response.headers
     assert await counters(client, link["token"]) == (1, 1)
+
+
+async def test_the_redirect_skips_the_middlewares_and_logs_no_line_per_hit(
+    client: Client, make_tenant: TenantFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fast-path route: its hits are its log (short_link_hits), so no request log line and
+    no request id; other routes keep both."""
+    acme = await make_tenant("acme")
+    link = await new_link(client, acme)
+    caplog.set_level(logging.INFO, logger="smsapp.http")
+    response = await hit(client, link["token"])
+    assert response.status == 302 and "X-Request-ID" not in response.headers
+    assert [r for r in caplog.records if r.name == "smsapp.http"] == []
+    other = await client.get("/robots.txt")
+    assert "X-Request-ID" in other.headers
+    assert [r.getMessage() for r in caplog.records if r.name == "smsapp.http"] == [
+        "GET /robots.txt 200"
+    ]
 
 
 async def test_it_sends_hsts_when_the_short_host_is_https(

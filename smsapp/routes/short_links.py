@@ -4,7 +4,9 @@ API to make a link and read its counters."""
 from __future__ import annotations
 
 import functools
+import logging
 import re
+import uuid
 
 from aiohttp import web
 
@@ -14,8 +16,9 @@ from smsapp.errors import read_json
 from smsapp.fields import NotFound, check_fields
 from smsapp.hit_writer import HIT_WRITER, PendingHit
 from smsapp.keys import CLOCK, DB, LINK_CACHE, SETTINGS
+from smsapp.logs import request_id_var
 from smsapp.routes.common import api_errors
-from smsapp.short_host import LINK_TENANTS, link_page
+from smsapp.short_host import FAILED, SHORT_HOSTS, link_page
 from smsapp.short_links import (
     check_target_url,
     create_link,
@@ -23,6 +26,8 @@ from smsapp.short_links import (
     link_json,
     optional_id,
 )
+
+log = logging.getLogger("smsapp.short_links")
 
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9]{8,64}")
 HSTS = "max-age=31536000; includeSubDomains"
@@ -58,32 +63,60 @@ NOT_FOUND = "This link does not exist. Check that it was copied whole."
 
 
 async def follow_link(request: web.Request) -> web.StreamResponse:
-    """GET (and HEAD) /s/{token}: the hit is committed before the 302 is answered (the hit
-    writer batches hits, each request waiting for its batch's commit). The target comes only
-    from the stored link: nothing in the request can change where it goes. On a tenant's own
-    short host only that tenant's links are served (smsapp/short_host.py)."""
+    """GET (and HEAD) /s/{token}: the app's hottest path. A fast-path route (the route table
+    below): no middleware sees it, so it answers its own failures with the links' branded page
+    and applies the short-host rules itself."""
+    try:
+        return await _follow(request)
+    except Exception:
+        request_id = uuid.uuid4().hex
+        reset = request_id_var.set(request_id)
+        try:
+            log.exception(
+                "the redirect %s %s failed (request id %s)",
+                request.method,
+                request.path,
+                request_id,
+            )
+        finally:
+            request_id_var.reset(reset)
+        response = page(request, 500, FAILED)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+
+async def _follow(request: web.Request) -> web.StreamResponse:
+    """The hit is committed before the 302 is answered (the hit writer batches hits, each
+    request waiting for its batch's commit). The target comes only from the stored link:
+    nothing in the request can change where it goes. On a tenant's own short host only that
+    tenant's links are served (smsapp/short_host.py)."""
     app = request.app
     token = request.match_info["token"]
     cache = app[LINK_CACHE]
-    link = await cache.get(app[DB], token) if TOKEN_SHAPE.fullmatch(token) else None
+    link = cache.cached(token)
+    if link is None and TOKEN_SHAPE.fullmatch(token):
+        link = await cache.load(app[DB], token)
     if link is None:
         return page(request, 404, NOT_FOUND)
-    tenants = request.get(LINK_TENANTS)
-    if tenants is not None and link.tenant_id not in tenants:
-        return page(request, 404, NOT_FOUND)
+    hosts = app[SHORT_HOSTS]
+    if hosts.tenant_host(request) is not None:
+        tenants = await hosts.link_tenants(request)
+        if tenants is not None and link.tenant_id not in tenants:
+            return page(request, 404, NOT_FOUND)
     now = app[CLOCK].now()
     if link.expires_at <= now:
         fallback = await app[DB].val("short_links.fallback_url", tenant_id=link.tenant_id)
         if fallback:
             return redirect_to(request, str(fallback))
         return page(request, 410, "This link has expired.")
+    headers = request.headers
     decision = await app[HIT_WRITER].record(
         PendingHit(
             link=link,
             at=now,
             method=request.method,
-            user_agent=request.headers.get("User-Agent"),
-            headers=request.headers,
+            user_agent=headers.get("User-Agent"),
+            headers=headers,
             ip_hash=ip_hash(app[SETTINGS].secret_key, request.remote),
         )
     )
@@ -140,8 +173,10 @@ async def get_short_link(request: web.Request) -> web.StreamResponse:
 
 
 routes = [
-    route("GET", "/s/{token}", follow_link, access=Access.PUBLIC, name="short_link"),
-    route("HEAD", "/s/{token}", follow_link, access=Access.PUBLIC),
+    route(
+        "GET", "/s/{token}", follow_link, access=Access.PUBLIC, name="short_link", fast_path=True
+    ),
+    route("HEAD", "/s/{token}", follow_link, access=Access.PUBLIC, fast_path=True),
     route("GET", "/robots.txt", robots_txt, access=Access.PUBLIC),
     route("POST", "/api/short-links", create_short_link, access=Access.STAFF),
     route("GET", "/api/short-links/{token}", get_short_link, access=Access.VIEWER),
