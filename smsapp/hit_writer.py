@@ -26,18 +26,24 @@ link gets exactly one CLICKED event however its hits are batched, across process
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from aiohttp import web
 
 from smsapp.click_rules import classify
-from smsapp.db import Database, json_dumps
+from smsapp.db import Database, compiled, json_dumps
+from smsapp.db.sqlite import stored_value
 from smsapp.keys import DB
 from smsapp.short_links import USER_AGENT_KEPT, Link
+
+if TYPE_CHECKING:
+    from smsapp.db.sqlite import SqliteDatabase
 
 log = logging.getLogger("smsapp.hit_writer")
 
@@ -116,40 +122,49 @@ async def record_batch(db: Database, hits: Sequence[PendingHit]) -> list[Decisio
     """Decide and write `hits` in one transaction (see the module's docstring); each hit's
     decision, None for a hit whose link no longer exists (nothing is written for it)."""
     ids = sorted({hit.link.id for hit in hits})
+    if db.dialect == "sqlite":
+        # The whole transaction in one trip to the SQLite writer's thread.
+        sqlite_db = cast("SqliteDatabase", db)
+        return await sqlite_db.write_in_one_trip(functools.partial(_record_sqlite, hits, ids))
     async with db.transaction() as tx:
-        rows = await tx.all("short_links.batch_links", ids=ids)
-        if tx.dialect == "postgresql":
-            found = [row["id"] for row in rows]
-            last = {r["id"]: r["at"] for r in await tx.all("short_links.last_hits", ids=found)}
-        else:
-            last = {row["id"]: row["last_hit_at"] for row in rows}
-        links = {
-            row["id"]: LinkState(row["sent_at"], row["first_clicked_at"], last.get(row["id"]))
-            for row in rows
-        }
-        decisions, totals = decide_batch(hits, links)
-        hit_rows = _hit_rows(hits, decisions)
-        count_rows = [
-            {"id": link_id, "total": t.total, "human": t.human,
-             "first_human_at": t.first_human_at, "last_at": t.last_at}
-            for link_id, t in totals.items()
-        ]  # fmt: skip
-        clicked_rows = _clicked_rows(hits, decisions)
-        if tx.dialect == "postgresql":
-            await tx.run(
-                "short_links.write_batch",
-                **_columns(hit_rows, HIT_COLUMNS),
-                **_columns(count_rows, COUNT_COLUMNS),
-                **_columns(clicked_rows, CLICKED_COLUMNS, prefix={"tenant_id", "at"}),
-            )
-        else:
-            # run_many: one executemany, one trip to the SQLite thread (bulk would add a second,
-            # closing its cursor); a batch is at most MAX_BATCH rows, so one call is enough.
-            await tx.run_many("short_links.insert_hits", hit_rows)
-            await tx.run_many("short_links.count_hits", count_rows)
-            if clicked_rows:
-                await tx.run_many("short_links.insert_clicked", clicked_rows)
+        decisions, totals = decide_batch(
+            hits, _link_states(await tx.all("short_links.batch_links", ids=ids))
+        )
+        await tx.run(
+            "short_links.write_batch",
+            **_columns(_hit_rows(hits, decisions), HIT_COLUMNS),
+            **_columns(_count_rows(totals), COUNT_COLUMNS),
+            **_columns(_clicked_rows(hits, decisions), CLICKED_COLUMNS, prefix={"tenant_id", "at"}),
+        )
     return decisions
+
+
+def _record_sqlite(
+    hits: Sequence[PendingHit], ids: list[int], conn: sqlite3.Connection
+) -> list[Decision | None]:
+    """SQLite's batch, on the writer's thread inside its transaction: the read, then one
+    executemany per table written."""
+    rows = conn.execute(_sqlite_sql("short_links.batch_links"), {"ids": json_dumps(ids)})
+    decisions, totals = decide_batch(hits, _link_states(rows.fetchall()))
+    conn.executemany(
+        _sqlite_sql("short_links.insert_hits"), _hit_rows(hits, decisions, time=stored_value)
+    )
+    conn.executemany(_sqlite_sql("short_links.count_hits"), _count_rows(totals, time=stored_value))
+    clicked = _clicked_rows(hits, decisions, time=stored_value)
+    if clicked:
+        conn.executemany(_sqlite_sql("short_links.insert_clicked"), clicked)
+    return decisions
+
+
+def _sqlite_sql(name: str) -> str:
+    return compiled(name, "sqlite")[0]
+
+
+def _link_states(rows: Iterable[Mapping[str, Any]]) -> dict[int, LinkState]:
+    return {
+        row["id"]: LinkState(row["sent_at"], row["first_clicked_at"], row["last_hit_at"])
+        for row in rows
+    }
 
 
 HIT_COLUMNS = ("short_link_id", "tenant_id", "at", "is_bot", "reason", "user_agent", "ip_hash",
@@ -169,14 +184,20 @@ def _columns(
     }
 
 
+def _as_is(value: Any) -> Any:
+    return value
+
+
 def _hit_rows(
-    hits: Iterable[PendingHit], decisions: Iterable[Decision | None]
+    hits: Iterable[PendingHit],
+    decisions: Iterable[Decision | None],
+    time: Callable[[Any], Any] = _as_is,
 ) -> list[dict[str, Any]]:
     return [
         {
             "short_link_id": hit.link.id,
             "tenant_id": hit.link.tenant_id,
-            "at": hit.at,
+            "at": time(hit.at),
             "is_bot": decision.is_bot,
             "reason": decision.reason,
             "user_agent": (hit.user_agent or "")[:USER_AGENT_KEPT],
@@ -188,8 +209,20 @@ def _hit_rows(
     ]
 
 
+def _count_rows(
+    totals: Mapping[int, LinkTotals], time: Callable[[Any], Any] = _as_is
+) -> list[dict[str, Any]]:
+    return [
+        {"id": link_id, "total": t.total, "human": t.human,
+         "first_human_at": time(t.first_human_at), "last_at": time(t.last_at)}
+        for link_id, t in totals.items()
+    ]  # fmt: skip
+
+
 def _clicked_rows(
-    hits: Iterable[PendingHit], decisions: Iterable[Decision | None]
+    hits: Iterable[PendingHit],
+    decisions: Iterable[Decision | None],
+    time: Callable[[Any], Any] = _as_is,
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -197,7 +230,7 @@ def _clicked_rows(
             "campaign_id": hit.link.campaign_id,
             "contact_id": hit.link.contact_id,
             "send_job_id": hit.link.send_job_id,
-            "at": hit.at,
+            "at": time(hit.at),
             "data": json_dumps({"short_link_id": hit.link.id, "reason": None}),
         }
         for hit, decision in zip(hits, decisions, strict=True)

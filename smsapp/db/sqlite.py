@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import aiosqlite
 
@@ -32,6 +32,7 @@ from smsapp.db import (
 from smsapp.db.stop_lock import ReadWriteLock, TenantLocks
 
 READERS = 4
+T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 
 
@@ -63,6 +64,9 @@ def _sql_value(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json_dumps(value)
     return value
+
+
+stored_value = _sql_value  # for code that binds values itself (`SqliteDatabase.write_in_one_trip`)
 
 
 def _checked(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,6 +103,17 @@ def _reads_only(sql: str) -> bool:
     if first in ("SELECT", "VALUES"):
         return True
     return first == "WITH" and not _WRITE_WORD.search(sql)
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
@@ -325,6 +340,18 @@ class SqliteDatabase:
 
     async def stop_lock(self, tenant_id: int) -> None:
         raise RuntimeError("stop_lock is taken inside a transaction")
+
+    async def write_in_one_trip(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(connection)` on the writer's own thread as one transaction (BEGIN IMMEDIATE,
+        then COMMIT, or ROLLBACK when it raises): one trip to that thread however many
+        statements it runs, where `transaction()` makes one per statement and each trip costs
+        about 100 µs of CPU in thread hand-offs. For the redirect's hit writer, whose batches
+        would otherwise spend more on those trips than on their statements. `work` binds
+        stored values itself (`stored_value`); rows come back as dicts, times as datetimes."""
+        async with self._write_lock:
+            # aiosqlite runs a function on its connection's thread only through `_execute`.
+            run_on_thread: Callable[..., Awaitable[T]] = self._writer._execute
+            return await run_on_thread(_in_transaction, self._writer._conn, work)
 
     @asynccontextmanager
     async def sender_session(self, tenant_id: int) -> AsyncIterator[_SenderSession]:

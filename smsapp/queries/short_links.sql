@@ -11,34 +11,27 @@ SELECT fallback_url FROM tenants WHERE id = :tenant_id;
 
 -- --- The hit writer (smsapp/hit_writer.py): one transaction per batch of hits ----------------
 -- Every round trip of a batch delays all the requests waiting for it, so a batch makes as few
--- as each backend allows: on SQLite one read and one statement per table written (executemany);
--- on PostgreSQL the locking read, the latest hits, and one statement for all the writes.
+-- as each backend allows: on SQLite the whole transaction is one trip to the writer's thread;
+-- on PostgreSQL the locking read and one statement for all the writes.
 -- Lists are JSON arrays on SQLite (json_each) and arrays on PostgreSQL.
 
--- The batch's links, each with its first human click so far, its message's send time and
--- (SQLite) its latest stored hit, one index seek per link. On SQLite the transaction holds the
--- only writer, so nothing can change between this read and the batch's writes.
+-- The batch's links, each with its first human click so far, its latest hit and its message's
+-- send time. On SQLite the transaction holds the only writer, so nothing can change between
+-- this read and the batch's writes.
 -- name: batch_links [sqlite]
-SELECT l.id, l.first_clicked_at, j.sent_at,
-       (SELECT max(h.at) FROM short_link_hits h WHERE h.short_link_id = l.id)
-         AS "last_hit_at [TIMESTAMPTZ]"
+SELECT l.id, l.first_clicked_at, l.last_hit_at, j.sent_at
 FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
 WHERE l.id IN (SELECT value FROM json_each(:ids));
 
 -- On PostgreSQL the read takes the links' row locks, in id order (two processes' batches never
--- deadlock), so that a link's hits are decided one batch after another across processes. The
--- latest hits are read by the next statement: a statement's snapshot is taken when it starts,
--- so one that waited here for another batch's locks would not see that batch's hits.
+-- deadlock), so that a link's hits are decided one batch after another across processes. A
+-- read that waited for another batch's locks returns the rows as that batch left them.
 -- name: batch_links [postgresql]
-SELECT l.id, l.first_clicked_at, j.sent_at
+SELECT l.id, l.first_clicked_at, l.last_hit_at, j.sent_at
 FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
 WHERE l.id = ANY(:ids)
 ORDER BY l.id
 FOR UPDATE OF l;
-
--- name: last_hits [postgresql]
-SELECT u.id, (SELECT max(h.at) FROM short_link_hits h WHERE h.short_link_id = u.id) AS at
-FROM unnest(CAST(:ids AS bigint[])) AS u(id);
 
 -- SQLite writes a batch with three executemany statements: the hits, each link's counters
 -- (first_clicked_at only where it was empty), the CLICKED events of first human clicks.
@@ -50,7 +43,8 @@ VALUES (:short_link_id, :tenant_id, :at, :is_bot, :reason, :user_agent, :ip_hash
 -- name: count_hits [sqlite]
 UPDATE short_links
 SET clicks_total = clicks_total + :total, clicks_human = clicks_human + :human,
-    first_clicked_at = coalesce(first_clicked_at, :first_human_at), updated_at = :last_at
+    first_clicked_at = coalesce(first_clicked_at, :first_human_at),
+    last_hit_at = max(coalesce(last_hit_at, :last_at), :last_at), updated_at = :last_at
 WHERE id = :id;
 
 -- name: insert_clicked [sqlite]
@@ -71,7 +65,8 @@ WITH hits AS (
 ), counts AS (
   UPDATE short_links l
   SET clicks_total = l.clicks_total + u.total, clicks_human = l.clicks_human + u.human,
-      first_clicked_at = coalesce(l.first_clicked_at, u.first_human_at), updated_at = u.last_at
+      first_clicked_at = coalesce(l.first_clicked_at, u.first_human_at),
+      last_hit_at = greatest(l.last_hit_at, u.last_at), updated_at = u.last_at
   FROM unnest(CAST(:id AS bigint[]), CAST(:total AS int[]), CAST(:human AS int[]),
               CAST(:first_human_at AS timestamptz[]), CAST(:last_at AS timestamptz[]))
     AS u(id, total, human, first_human_at, last_at)
