@@ -4,8 +4,10 @@ on it (WAL), foreign keys on every connection. One process per file: see `Proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import functools
+import logging
 import os
 import re
 import sqlite3
@@ -31,6 +33,7 @@ from smsapp.db import (
 )
 from smsapp.db.stop_lock import ReadWriteLock, TenantLocks
 
+log = logging.getLogger("smsapp.db.sqlite")
 READERS = 4
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
@@ -155,7 +158,7 @@ class ProcessLock:
             self._fh = None
 
 
-async def _connect(path: Path, *, writer: bool) -> aiosqlite.Connection:
+async def _connect(path: Path, *, writer: bool, query_only: bool = True) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(
         path,
         isolation_level=None,  # we issue BEGIN/COMMIT ourselves
@@ -169,7 +172,10 @@ async def _connect(path: Path, *, writer: bool) -> aiosqlite.Connection:
     if writer:
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
-    else:
+        # Checkpoints are the checkpointer's (below), not a commit's: a commit that checkpoints
+        # copies pages back and syncs the file while every writer waits for it.
+        await conn.execute("PRAGMA wal_autocheckpoint = 0")
+    elif query_only:
         await conn.execute("PRAGMA query_only = ON")
     return conn
 
@@ -260,6 +266,45 @@ class _SenderSession:
             yield tx
 
 
+CHECKPOINT_SECONDS = 1.0
+
+
+class Checkpointer:
+    """Copies the write-ahead log back into the database file once a second, on a connection
+    of its own, so that no writer waits for it (the writer's automatic checkpoints are off).
+    PASSIVE: it never blocks a writer or a reader; frames a reader still needs are copied by a
+    later round. Closing the database's last connection checkpoints what is left."""
+
+    def __init__(self, conn: aiosqlite.Connection, every: float = CHECKPOINT_SECONDS) -> None:
+        self._conn = conn
+        self._every = every
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sqlite checkpointer")
+
+    async def checkpoint(self) -> tuple[int, int]:
+        """One round: (frames in the log, frames copied back so far)."""
+        [row] = await self._conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+        values = list(row.values()) if isinstance(row, dict) else list(row)
+        return int(values[1]), int(values[2])
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._every)
+            try:
+                await self.checkpoint()
+            except sqlite3.Error:
+                log.warning("a WAL checkpoint failed; the next round tries again", exc_info=True)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._conn.close()
+
+
 class SqliteDatabase:
     dialect: Dialect = "sqlite"
 
@@ -268,8 +313,10 @@ class SqliteDatabase:
         path: Path,
         writer: aiosqlite.Connection,
         readers: list[aiosqlite.Connection],
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.path = path
+        self._checkpointer = checkpointer
         self._writer = writer
         self._write_lock = asyncio.Lock()
         self.stop_locks = TenantLocks()
@@ -283,7 +330,9 @@ class SqliteDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, writer=True)
         readers = [await _connect(path, writer=False) for _ in range(READERS)]
-        return cls(path, writer, readers)
+        checkpointer = Checkpointer(await _connect(path, writer=False, query_only=False))
+        checkpointer.start()
+        return cls(path, writer, readers, checkpointer)
 
     @asynccontextmanager
     async def _reader(self) -> AsyncIterator[_Conn]:
@@ -363,5 +412,7 @@ class SqliteDatabase:
                 await session.held.release_shared()
 
     async def close(self) -> None:
-        for conn in [self._writer, *self._all_readers]:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+        for conn in [*self._all_readers, self._writer]:  # the writer last: it checkpoints
             await conn.close()

@@ -1,0 +1,67 @@
+"""SQLite's writer (smsapp/db/sqlite.py): one-trip transactions and the checkpointer. SQLite
+only, by nature: PostgreSQL has neither."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from smsapp.db import Sql
+from smsapp.db.sqlite import SqliteDatabase, stored_value
+from tests.conftest import FreshDatabases
+
+COUNT = Sql("SELECT count(*) FROM tenants")
+INSERT = "INSERT INTO tenants (name, slug, created_at, updated_at) VALUES (?, ?, ?, ?)"
+
+
+@pytest.fixture
+async def sqlite_db(
+    fresh_databases: FreshDatabases, sqlite_template: Path
+) -> AsyncIterator[SqliteDatabase]:
+    url = fresh_databases.make("sqlite", sqlite_template=sqlite_template)
+    assert url.sqlite_path is not None
+    db = await SqliteDatabase.open(url.sqlite_path)
+    yield db
+    await db.close()
+
+
+def insert_tenants(names: list[str]) -> Callable[[sqlite3.Connection], int]:
+    def work(conn: sqlite3.Connection) -> int:
+        now = stored_value(datetime.now(UTC))
+        conn.executemany(INSERT, [(n, n, now, now) for n in names])
+        return len(names)
+
+    return work
+
+
+async def test_it_commits_a_one_trip_transaction_and_answers_what_it_returned(
+    sqlite_db: SqliteDatabase,
+) -> None:
+    before = await sqlite_db.val(COUNT)
+    assert await sqlite_db.write_in_one_trip(insert_tenants(["a", "b"])) == 2
+    assert await sqlite_db.val(COUNT) == before + 2
+
+
+async def test_it_rolls_a_one_trip_transaction_back_when_it_raises(
+    sqlite_db: SqliteDatabase,
+) -> None:
+    before = await sqlite_db.val(COUNT)
+    with pytest.raises(sqlite3.IntegrityError):
+        # The second row repeats the first's slug: the first must not stay either.
+        await sqlite_db.write_in_one_trip(insert_tenants(["same", "same"]))
+    assert await sqlite_db.val(COUNT) == before
+    # The writer is usable afterwards (no transaction left open).
+    assert await sqlite_db.write_in_one_trip(insert_tenants(["c"])) == 1
+
+
+async def test_commits_leave_the_log_to_the_checkpointer(sqlite_db: SqliteDatabase) -> None:
+    rows = list(await sqlite_db._writer.execute_fetchall("PRAGMA wal_autocheckpoint"))
+    assert [dict(row) for row in rows] == [{"wal_autocheckpoint": 0}]
+    await sqlite_db.write_in_one_trip(insert_tenants([f"t{n}" for n in range(50)]))
+    assert sqlite_db._checkpointer is not None
+    frames, copied = await sqlite_db._checkpointer.checkpoint()
+    assert frames > 0 and copied == frames  # no reader in the way: all copied back
