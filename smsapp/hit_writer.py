@@ -10,13 +10,15 @@ hit at once, and a busy one writes many per transaction.
 One batch is one transaction:
 
 1. read the batch's links (PostgreSQL: and lock them, in id order) with their first human
-   click so far and their message's send time; links gone since they were cached are dropped;
-2. read each link's latest stored hit (one index seek per link);
-3. decide every hit in arrival order (`decide_batch`, pure): the bot rules of
+   click so far, their latest hit's time and their message's send time; links gone since they
+   were cached are dropped;
+2. decide every hit in arrival order (`decide_batch`, pure): the bot rules of
    `smsapp.click_rules`, the burst rule against the link's previous hit — the stored one, then
    the batch's own hits before it — and the first human click of a link that had none;
-4. insert the hits, update each link's counters with one statement, and write one `CLICKED`
-   event per link whose first human click is in the batch.
+3. insert the hits, update each link's counters and latest hit time with one statement, and
+   write one `CLICKED` event per link whose first human click is in the batch.
+
+On SQLite the whole transaction is one trip to the writer's thread (`_record_sqlite`).
 
 So the counters always equal the stored hits, a burst spread over a batch counts once, and a
 link gets exactly one CLICKED event however its hits are batched, across processes too
