@@ -65,3 +65,22 @@ async def test_commits_leave_the_log_to_the_checkpointer(sqlite_db: SqliteDataba
     assert sqlite_db._checkpointer is not None
     frames, copied = await sqlite_db._checkpointer.checkpoint()
     assert frames > 0 and copied == frames  # no reader in the way: all copied back
+
+
+async def test_a_commit_that_fails_is_rolled_back_and_the_writer_goes_on(
+    sqlite_db: SqliteDatabase,
+) -> None:
+    def orphan_membership(conn: sqlite3.Connection) -> None:
+        # A deferred foreign key is checked at COMMIT: the COMMIT itself fails.
+        conn.execute("PRAGMA defer_foreign_keys = ON")
+        now = stored_value(datetime.now(UTC))
+        conn.execute(
+            "INSERT INTO memberships (tenant_id, user_id, role, created_at, updated_at)"
+            " VALUES (999999, 999999, 'viewer', ?, ?)",
+            (now, now),
+        )
+
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        await sqlite_db.write_in_one_trip(orphan_membership)
+    assert not sqlite_db._writer.in_transaction
+    assert await sqlite_db.write_in_one_trip(insert_tenants(["after"])) == 1

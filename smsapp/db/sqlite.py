@@ -112,10 +112,11 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = work(conn)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # also when the COMMIT itself failed
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
     return result
 
 
