@@ -84,3 +84,27 @@ async def test_a_commit_that_fails_is_rolled_back_and_the_writer_goes_on(
         await sqlite_db.write_in_one_trip(orphan_membership)
     assert not sqlite_db._writer.in_transaction
     assert await sqlite_db.write_in_one_trip(insert_tenants(["after"])) == 1
+
+
+async def test_a_transaction_whose_commit_fails_is_rolled_back_and_the_writer_goes_on(
+    sqlite_db: SqliteDatabase,
+) -> None:
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        async with sqlite_db.transaction() as tx:
+            await tx.run(Sql("PRAGMA defer_foreign_keys = ON"))
+            await tx.run(
+                Sql(
+                    "INSERT INTO memberships (tenant_id, user_id, role, created_at, updated_at)"
+                    " VALUES (999999, 999999, 'viewer', :now, :now)"
+                ),
+                now=datetime.now(UTC),
+            )
+    assert not sqlite_db._writer.in_transaction
+    before = await sqlite_db.val(COUNT)
+    await sqlite_db.run(
+        Sql(
+            "INSERT INTO tenants (name, slug, created_at, updated_at) VALUES ('x', 'x', :now, :now)"
+        ),
+        now=datetime.now(UTC),
+    )
+    assert await sqlite_db.val(COUNT) == before + 1

@@ -383,7 +383,14 @@ class SqliteDatabase:
                     await self._writer.execute("ROLLBACK")
                     raise
                 else:
-                    await self._writer.execute("COMMIT")
+                    try:
+                        await self._writer.execute("COMMIT")
+                    except BaseException:
+                        # A failed COMMIT (a full disk) leaves the transaction open: end it,
+                        # or every later BEGIN on the one writer would fail.
+                        if self._writer.in_transaction:
+                            await self._writer.execute("ROLLBACK")
+                        raise
             finally:
                 for release in reversed(releases):
                     await release()
