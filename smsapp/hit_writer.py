@@ -31,6 +31,8 @@ import asyncio
 import functools
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +42,7 @@ from aiohttp import web
 
 from smsapp.click_rules import classify
 from smsapp.db import Database, compiled, json_dumps
-from smsapp.db.sqlite import stored_value
+from smsapp.db.sqlite import SyncWriter, stored_value
 from smsapp.keys import DB
 from smsapp.short_links import USER_AGENT_KEPT, Link
 
@@ -126,8 +128,8 @@ async def record_batch(db: Database, hits: Sequence[PendingHit]) -> list[Decisio
     ids = sorted({hit.link.id for hit in hits})
     if db.dialect == "sqlite":
         # The whole transaction in one trip to the SQLite writer's thread.
-        sqlite_db = cast("SqliteDatabase", db)
-        return await sqlite_db.write_in_one_trip(functools.partial(_record_sqlite, hits, ids))
+        work = functools.partial(_record_sqlite, hits, ids)
+        return await cast("SqliteDatabase", db).on_writer_thread(lambda w: w.transaction(work))
     async with db.transaction() as tx:
         decisions, totals = decide_batch(
             hits, _link_states(await tx.all("short_links.batch_links", ids=ids))
@@ -244,13 +246,21 @@ class WriterClosed(RuntimeError):
     """The app is shutting down: no more hits are taken."""
 
 
+Waiting = tuple[PendingHit, "asyncio.Future[Decision | None]"]
+Outcome = list[Decision | None] | Exception  # a batch's decisions, or why it failed
+
+DRAIN_SECONDS = 0.02  # SQLite: how long one trip to the writer's thread may go on writing
+
+
 class HitWriter:
-    """The queue of hits waiting to be written, and the one task that writes them (`run`)."""
+    """The queue of hits waiting to be written, and the task that writes them (`run`)."""
 
     def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
         self._db = db
         self._max_batch = max_batch
-        self._waiting: list[tuple[PendingHit, asyncio.Future[Decision | None]]] = []
+        # Shared with the SQLite writer's thread, which takes batches from it (`_drain`).
+        self._waiting: list[Waiting] = []
+        self._waiting_lock = threading.Lock()
         self._wake = asyncio.Event()
         self._closing = False
         self.batches = 0  # transactions committed (figures for tests and the benchmark)
@@ -262,8 +272,10 @@ class HitWriter:
         if self._closing:
             raise WriterClosed("the hit writer is closed")
         future: asyncio.Future[Decision | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((hit, future))
-        if len(self._waiting) == 1:
+        with self._waiting_lock:
+            self._waiting.append((hit, future))
+            first = len(self._waiting) == 1
+        if first:
             self._wake.set()
         return await future
 
@@ -276,18 +288,42 @@ class HitWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            await self._write(batch)
+            if self._db.dialect == "sqlite":
+                await self._drain_on_writer_thread()
+            else:
+                await self._write(self._take())
 
     async def close(self) -> None:
         """Take no more hits; `run` returns once those waiting are written."""
         self._closing = True
         self._wake.set()
 
-    async def _write(self, batch: list[tuple[PendingHit, asyncio.Future[Decision | None]]]) -> None:
+    def _take(self) -> list[Waiting]:
+        with self._waiting_lock:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: len(batch)]
+        return batch
+
+    async def _drain_on_writer_thread(self) -> None:
+        """SQLite: one trip to the writer's thread writes batch after batch while hits wait
+        (for up to DRAIN_SECONDS, then other writers get their turn), and each batch is
+        answered as soon as it commits. So the next batch starts at once, rather than when this
+        event loop, busy with requests, next comes round to start it."""
+        loop = asyncio.get_running_loop()
+
+        def drain(writer: SyncWriter) -> None:
+            started = time.monotonic()
+            while batch := self._take():
+                for part, outcome in _write_on_writer_thread(writer, batch):
+                    loop.call_soon_threadsafe(self._answer, part, outcome)
+                if time.monotonic() - started >= DRAIN_SECONDS:
+                    return
+
+        await cast("SqliteDatabase", self._db).on_writer_thread(drain)
+
+    async def _write(self, batch: list[Waiting]) -> None:
         try:
-            decisions = await record_batch(self._db, [hit for hit, _ in batch])
+            decisions: Outcome = await record_batch(self._db, [hit for hit, _ in batch])
         except Exception as exc:
             if len(batch) > 1:
                 # One bad hit must not fail the others: write them one by one.
@@ -296,15 +332,37 @@ class HitWriter:
                     await self._write([one])
                 return
             log.exception("a short-link hit could not be recorded")
-            _, future = batch[0]
-            if not future.done():
-                future.set_exception(exc)
+            decisions = exc
+        self._answer(batch, decisions)
+
+    def _answer(self, batch: list[Waiting], outcome: Outcome) -> None:
+        if isinstance(outcome, Exception):
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(outcome)
             return
         self.batches += 1
         self.hits += len(batch)
-        for (_, future), decision in zip(batch, decisions, strict=True):
+        for (_, future), decision in zip(batch, outcome, strict=True):
             if not future.done():  # a request cancelled while waiting: its hit is kept anyway
                 future.set_result(decision)
+
+
+def _write_on_writer_thread(
+    writer: SyncWriter, batch: list[Waiting]
+) -> list[tuple[list[Waiting], Outcome]]:
+    """SQLite, on the writer's thread: the batch in one transaction; when that fails, each of
+    its hits in a transaction of its own, so one bad hit fails only its own request."""
+    hits = [hit for hit, _ in batch]
+    ids = sorted({hit.link.id for hit in hits})
+    try:
+        return [(batch, writer.transaction(functools.partial(_record_sqlite, hits, ids)))]
+    except Exception as exc:
+        if len(batch) == 1:
+            log.exception("a short-link hit could not be recorded")
+            return [(batch, exc)]
+        log.warning("a batch of %d hits failed (%s): one by one", len(batch), exc)
+        return [part for one in batch for part in _write_on_writer_thread(writer, [one])]
 
 
 HIT_WRITER = web.AppKey("hit_writer", HitWriter)

@@ -9,11 +9,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from smsapp.clock import ManualClock
-from smsapp.db import Database, Sql
+from smsapp.db import Database, Sql, open_database
 from smsapp.hit_writer import (
     Decision,
     HitWriter,
@@ -24,6 +25,7 @@ from smsapp.hit_writer import (
 )
 from smsapp.short_links import Link, ip_hash
 from smsapp.tenancy import create_tenant
+from tests.conftest import FreshDatabases
 from tests.support_db import GatedDatabase
 
 PHONE = (
@@ -293,3 +295,32 @@ async def test_a_links_last_hit_time_is_kept_and_never_goes_back(
             Decision(True, "burst", False)
         )
     assert await db.val(last, id=one.id) == clock.now() + timedelta(seconds=0.5)
+
+
+@pytest.fixture
+async def sqlite_db(
+    fresh_databases: FreshDatabases, sqlite_template: Path
+) -> AsyncIterator[Database]:
+    database = await open_database(fresh_databases.make("sqlite", sqlite_template=sqlite_template))
+    yield database
+    await database.close()
+
+
+async def test_sqlite_writes_the_hits_that_arrive_meanwhile_in_the_same_trip(
+    sqlite_db: Database, clock: ManualClock
+) -> None:
+    """On SQLite, the writer's thread takes the next batch as soon as one commits, without a
+    trip back to the event loop; each batch is answered at its own commit."""
+    links = await make_links(sqlite_db, clock, 4)
+    gated = GatedDatabase(sqlite_db)
+    async with running(HitWriter(gated)) as writer:
+        first = asyncio.create_task(writer.record(pending(clock.now(), links[0])))
+        await asyncio.wait_for(gated.at_commit.wait(), 10)  # the first batch, at its commit
+        later = [asyncio.create_task(writer.record(pending(clock.now(), one))) for one in links[1:]]
+        for _ in range(20):
+            await asyncio.sleep(0)  # the later hits are waiting
+        assert not first.done()
+        gated.gate.set()
+        decisions = await asyncio.wait_for(asyncio.gather(first, *later), 10)
+    assert decisions == [Decision(False, None, True)] * 4
+    assert (gated.trips, gated.transactions, writer.batches) == (1, 2, 2)

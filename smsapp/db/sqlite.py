@@ -69,7 +69,7 @@ def _sql_value(value: Any) -> Any:
     return value
 
 
-stored_value = _sql_value  # for code that binds values itself (`SqliteDatabase.write_in_one_trip`)
+stored_value = _sql_value  # for code that binds values itself (`SqliteDatabase.on_writer_thread`)
 
 
 def _checked(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,16 +108,24 @@ def _reads_only(sql: str) -> bool:
     return first == "WITH" and not _WRITE_WORD.search(sql)
 
 
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # also when the COMMIT itself failed
-            conn.execute("ROLLBACK")
-        raise
-    return result
+class SyncWriter:
+    """The writer connection on its own thread, for `SqliteDatabase.on_writer_thread`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work(connection)` as one transaction: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK
+        when it raises (or when the COMMIT itself fails)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(self.conn)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        return result
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
@@ -398,17 +406,17 @@ class SqliteDatabase:
     async def stop_lock(self, tenant_id: int) -> None:
         raise RuntimeError("stop_lock is taken inside a transaction")
 
-    async def write_in_one_trip(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work(connection)` on the writer's own thread as one transaction (BEGIN IMMEDIATE,
-        then COMMIT, or ROLLBACK when it raises): one trip to that thread however many
-        statements it runs, where `transaction()` makes one per statement and each trip costs
-        about 100 µs of CPU in thread hand-offs. For the redirect's hit writer, whose batches
-        would otherwise spend more on those trips than on their statements. `work` binds
-        stored values itself (`stored_value`); rows come back as dicts, times as datetimes."""
+    async def on_writer_thread(self, fn: Callable[[SyncWriter], T]) -> T:
+        """Run `fn` on the writer's own thread, holding the writer until it returns; it writes
+        through `SyncWriter.transaction`, one transaction or several, all in one trip to that
+        thread, where `transaction()` makes one trip per statement and each trip costs about
+        100 µs of CPU in thread hand-offs. For the redirect's hit writer, whose batches would
+        otherwise spend more on those trips than on their statements. `fn` binds stored values
+        itself (`stored_value`); rows come back as dicts, times as datetimes."""
         async with self._write_lock:
             # aiosqlite runs a function on its connection's thread only through `_execute`.
             run_on_thread: Callable[..., Awaitable[T]] = self._writer._execute
-            return await run_on_thread(_in_transaction, self._writer._conn, work)
+            return await run_on_thread(fn, SyncWriter(self._writer._conn))
 
     @asynccontextmanager
     async def sender_session(self, tenant_id: int) -> AsyncIterator[_SenderSession]:
