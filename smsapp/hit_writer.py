@@ -18,7 +18,8 @@ One batch is one transaction:
 3. insert the hits, update each link's counters and latest hit time with one statement, and
    write one `CLICKED` event per link whose first human click is in the batch.
 
-On SQLite the whole transaction is one trip to the writer's thread (`_record_sqlite`).
+On SQLite the transaction runs on the writer's thread (`_record_sqlite`), and one trip there
+writes batch after batch while hits wait, each answered at its own commit.
 
 So the counters always equal the stored hits, a burst spread over a batch counts once, and a
 link gets exactly one CLICKED event however its hits are batched, across processes too
@@ -122,14 +123,11 @@ def decide_batch(
     return decisions, totals
 
 
-async def record_batch(db: Database, hits: Sequence[PendingHit]) -> list[Decision | None]:
-    """Decide and write `hits` in one transaction (see the module's docstring); each hit's
-    decision, None for a hit whose link no longer exists (nothing is written for it)."""
+async def _record_postgresql(db: Database, hits: Sequence[PendingHit]) -> list[Decision | None]:
+    """PostgreSQL's batch, in one transaction (see the module's docstring): the locking read,
+    then one statement for all the writes. Each hit's decision, None for a hit whose link no
+    longer exists (nothing is written for it)."""
     ids = sorted({hit.link.id for hit in hits})
-    if db.dialect == "sqlite":
-        # The whole transaction in one trip to the SQLite writer's thread.
-        work = functools.partial(_record_sqlite, hits, ids)
-        return await cast("SqliteDatabase", db).on_writer_thread(lambda w: w.transaction(work))
     async with db.transaction() as tx:
         decisions, totals = decide_batch(
             hits, _link_states(await tx.all("short_links.batch_links", ids=ids))
@@ -147,7 +145,7 @@ def _record_sqlite(
     hits: Sequence[PendingHit], ids: list[int], conn: sqlite3.Connection
 ) -> list[Decision | None]:
     """SQLite's batch, on the writer's thread inside its transaction: the read, then one
-    executemany per table written."""
+    executemany per table written. As `_record_postgresql` answers."""
     rows = conn.execute(_sqlite_sql("short_links.batch_links"), {"ids": json_dumps(ids)})
     decisions, totals = decide_batch(hits, _link_states(rows.fetchall()))
     conn.executemany(
@@ -258,7 +256,7 @@ class HitWriter:
     def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
         self._db = db
         self._max_batch = max_batch
-        # Shared with the SQLite writer's thread, which takes batches from it (`_drain`).
+        # Shared with the SQLite writer's thread, which takes batches from it.
         self._waiting: list[Waiting] = []
         self._waiting_lock = threading.Lock()
         self._wake = asyncio.Event()
@@ -291,7 +289,7 @@ class HitWriter:
             if self._db.dialect == "sqlite":
                 await self._drain_on_writer_thread()
             else:
-                await self._write(self._take())
+                await self._write_postgresql(self._take())
 
     async def close(self) -> None:
         """Take no more hits; `run` returns once those waiting are written."""
@@ -321,15 +319,15 @@ class HitWriter:
 
         await cast("SqliteDatabase", self._db).on_writer_thread(drain)
 
-    async def _write(self, batch: list[Waiting]) -> None:
+    async def _write_postgresql(self, batch: list[Waiting]) -> None:
         try:
-            decisions: Outcome = await record_batch(self._db, [hit for hit, _ in batch])
+            decisions: Outcome = await _record_postgresql(self._db, [hit for hit, _ in batch])
         except Exception as exc:
             if len(batch) > 1:
                 # One bad hit must not fail the others: write them one by one.
                 log.warning("a batch of %d hits failed (%s): one by one", len(batch), exc)
                 for one in batch:
-                    await self._write([one])
+                    await self._write_postgresql([one])
                 return
             log.exception("a short-link hit could not be recorded")
             decisions = exc
