@@ -66,6 +66,15 @@ def _is_prefetch(headers: Mapping[str, str]) -> bool:
     )
 
 
+def request_reason(user_agent: str | None, method: str, headers: Mapping[str, str]) -> str | None:
+    """The first of the rules that read the request alone (head … crawler) that holds."""
+    if method.upper() == "HEAD":
+        return "head"
+    if _is_prefetch(headers):
+        return "prefetch"
+    return _agent_reason((user_agent or "")[:1000])
+
+
 def classify(
     user_agent: str | None,
     method: str,
@@ -74,12 +83,9 @@ def classify(
     now: datetime,
     previous_hit_at: datetime | None,
 ) -> tuple[bool, str | None]:
-    """(is_bot, reason): the reason is the code of the first rule that holds, None for a human."""
-    if method.upper() == "HEAD":
-        return True, "head"
-    if _is_prefetch(headers):
-        return True, "prefetch"
-    reason = _agent_reason((user_agent or "")[:1000])
+    """(is_bot, reason): the reason is the code of the first rule that holds, None for a human.
+    (PostgreSQL's hit writer applies the two time rules in SQL: `short_links.record_batch`.)"""
+    reason = request_reason(user_agent, method, headers)
     if reason is not None:
         return True, reason
     if sent_at is not None and now - sent_at < TOO_SOON:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from aiohttp import web
 
-from smsapp.click_rules import classify
+from smsapp.click_rules import classify, request_reason
 from smsapp.db import Database, compiled, json_dumps
 from smsapp.db.sqlite import SyncWriter, stored_value
 from smsapp.keys import DB
@@ -124,20 +124,26 @@ def decide_batch(
 
 
 async def _record_postgresql(db: Database, hits: Sequence[PendingHit]) -> list[Decision | None]:
-    """PostgreSQL's batch, in one transaction (see the module's docstring): the locking read,
-    then one statement for all the writes. Each hit's decision, None for a hit whose link no
-    longer exists (nothing is written for it)."""
-    ids = sorted({hit.link.id for hit in hits})
+    """PostgreSQL's batch: one statement (`short_links.record_batch`) in its transaction, which
+    decides the rules that need the database as `decide_batch` does. Each hit's decision, None
+    for a hit whose link no longer exists (nothing is written for it)."""
+    reasons = [request_reason(hit.user_agent, hit.method, hit.headers) for hit in hits]
     async with db.transaction() as tx:
-        decisions, totals = decide_batch(
-            hits, _link_states(await tx.all("short_links.batch_links", ids=ids))
+        rows = await tx.all(
+            "short_links.record_batch",
+            ids=sorted({hit.link.id for hit in hits}),
+            ord=list(range(len(hits))),
+            short_link_id=[hit.link.id for hit in hits],
+            at=[hit.at for hit in hits],
+            request_reason=reasons,
+            user_agent=[(hit.user_agent or "")[:USER_AGENT_KEPT] for hit in hits],
+            ip_hash=[hit.ip_hash for hit in hits],
+            method=[hit.method for hit in hits],
         )
-        await tx.run(
-            "short_links.write_batch",
-            **_columns(_hit_rows(hits, decisions), HIT_COLUMNS),
-            **_columns(_count_rows(totals), COUNT_COLUMNS),
-            **_columns(_clicked_rows(hits, decisions), CLICKED_COLUMNS, prefix={"tenant_id", "at"}),
-        )
+    decisions: list[Decision | None] = [None] * len(hits)
+    for row in rows:
+        reason = row["reason"]
+        decisions[row["ord"]] = Decision(reason is not None, reason, row["first_human"])
     return decisions
 
 
@@ -166,23 +172,6 @@ def _link_states(rows: Iterable[Mapping[str, Any]]) -> dict[int, LinkState]:
     return {
         row["id"]: LinkState(row["sent_at"], row["first_clicked_at"], row["last_hit_at"])
         for row in rows
-    }
-
-
-HIT_COLUMNS = ("short_link_id", "tenant_id", "at", "is_bot", "reason", "user_agent", "ip_hash",
-               "method")  # fmt: skip
-COUNT_COLUMNS = ("id", "total", "human", "first_human_at", "last_at")
-CLICKED_COLUMNS = ("tenant_id", "campaign_id", "contact_id", "send_job_id", "at", "data")
-
-
-def _columns(
-    rows: Sequence[Mapping[str, Any]], names: Sequence[str], prefix: set[str] | None = None
-) -> dict[str, list[Any]]:
-    """Rows as one list per column (PostgreSQL's unnest); the names in `prefix` are passed as
-    `event_<name>`, where two parts of one statement share a column name."""
-    return {
-        (f"event_{name}" if prefix and name in prefix else name): [row[name] for row in rows]
-        for name in names
     }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from smsapp.clock import ManualClock
+from smsapp.config import DatabaseUrl
 from smsapp.db import Database, Sql, open_database
 from smsapp.hit_writer import (
     Decision,
@@ -324,3 +325,94 @@ async def test_sqlite_writes_the_hits_that_arrive_meanwhile_in_the_same_trip(
         decisions = await asyncio.wait_for(asyncio.gather(first, *later), 10)
     assert decisions == [Decision(False, None, True)] * 4
     assert (gated.trips, gated.transactions, writer.batches) == (1, 2, 2)
+
+
+async def test_each_backend_decides_a_batch_as_decide_batch_does(
+    db: Database, clock: ManualClock
+) -> None:
+    """PostgreSQL decides a batch's time rules and first clicks in SQL
+    (`short_links.record_batch`), SQLite with `decide_batch`: the same mixed batch, against the
+    same stored state, gets the same decisions from both."""
+    fresh, clicked, busy = await make_links(db, clock, 3)
+    now = clock.now()
+    await db.run(
+        Sql(
+            "UPDATE short_links SET first_clicked_at = :at, last_hit_at = :at, clicks_total = 1,"
+            " clicks_human = 1 WHERE id = :id"
+        ),
+        at=now - timedelta(seconds=30),
+        id=clicked.id,
+    )
+    await db.run(
+        Sql("UPDATE short_links SET last_hit_at = :at WHERE id = :id"),
+        at=now - timedelta(seconds=0.5),
+        id=busy.id,
+    )
+    at = [now + timedelta(seconds=s) for s in (0, 0.2, 1.5, 0.3, 3, 3.1, 5, 9, 9.5)]
+    hits = [
+        pending(at[0], fresh, method="HEAD"),  # head
+        pending(at[1], fresh, agent=PREVIEW),  # link_preview (still the link's last hit)
+        pending(at[2], fresh),  # human, its first: 1.3 s after the preview
+        pending(at[3], busy),  # 0.8 s after its stored last hit: burst
+        pending(at[4], clicked),  # human, not its first (clicked before)
+        pending(at[5], clicked),  # burst
+        pending(at[6], busy, agent=""),  # empty_agent
+        pending(at[7], fresh),  # human again, not first
+        pending(at[8], fresh),  # burst of the one before
+    ]
+    expected, _ = decide_batch(
+        hits,
+        {
+            fresh.id: LinkState(None, None, None),
+            clicked.id: LinkState(None, now - timedelta(seconds=30), now - timedelta(seconds=30)),
+            busy.id: LinkState(None, None, now - timedelta(seconds=0.5)),
+        },
+    )
+    writer = HitWriter(db)
+    answers = [asyncio.create_task(writer.record(hit)) for hit in hits]
+    async with running(writer):
+        decisions = await asyncio.wait_for(asyncio.gather(*answers), 10)
+    assert writer.batches == 1
+    assert decisions == expected
+    assert [d.reason if d else "gone" for d in decisions] == [
+        "head", "link_preview", None, "burst", None, "burst", "empty_agent", None, "burst"
+    ]  # fmt: skip
+    assert [d.first_human if d else None for d in decisions] == [
+        False, False, True, False, False, False, False, False, False
+    ]  # fmt: skip
+
+
+async def test_two_processes_writers_on_the_same_links_keep_the_counters_exact(
+    db: Database, database_url: DatabaseUrl, clock: ManualClock
+) -> None:
+    """Two writers with a database each (as two processes have) race on the same links: every
+    hit counted once, and each link still gets exactly one CLICKED event."""
+    links = await make_links(db, clock, 4)
+    other = await open_database(database_url)
+    try:
+        writers = [HitWriter(db, max_batch=7), HitWriter(other, max_batch=7)]
+        answers = [
+            asyncio.create_task(
+                writers[n % 2].record(
+                    pending(clock.now() + timedelta(seconds=n * 0.3), links[n % 4])
+                )
+            )
+            for n in range(200)
+        ]
+        async with running(writers[0]), running(writers[1]):
+            decisions = await asyncio.wait_for(asyncio.gather(*answers), 30)
+    finally:
+        await other.close()
+    assert all(d is not None for d in decisions)
+    assert sum(1 for d in decisions if d is not None and d.first_human) == 4
+    totals = await db.one(
+        Sql(
+            "SELECT sum(clicks_total) AS total, sum(clicks_human) AS human,"
+            " (SELECT count(*) FROM short_link_hits) AS hits,"
+            " (SELECT count(*) FROM events WHERE type = 'CLICKED') AS clicked FROM short_links"
+        )
+    )
+    assert totals is not None
+    human = sum(1 for d in decisions if d is not None and not d.is_bot)
+    assert (int(totals["total"]), int(totals["human"]), int(totals["hits"])) == (200, human, 200)
+    assert int(totals["clicked"]) == 4

@@ -12,7 +12,7 @@ SELECT fallback_url FROM tenants WHERE id = :tenant_id;
 -- --- The hit writer (smsapp/hit_writer.py): one transaction per batch of hits ----------------
 -- Every round trip of a batch delays all the requests waiting for it, so a batch makes as few
 -- as each backend allows: on SQLite the whole transaction is one trip to the writer's thread;
--- on PostgreSQL the locking read and one statement for all the writes.
+-- on PostgreSQL one statement reads, decides and writes (`record_batch`).
 -- Lists are JSON arrays on SQLite (json_each) and arrays on PostgreSQL.
 
 -- The batch's links, each with its first human click so far, its latest hit and its message's
@@ -22,16 +22,6 @@ SELECT fallback_url FROM tenants WHERE id = :tenant_id;
 SELECT l.id, l.first_clicked_at, l.last_hit_at, j.sent_at
 FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
 WHERE l.id IN (SELECT value FROM json_each(:ids));
-
--- On PostgreSQL the read takes the links' row locks, in id order (two processes' batches never
--- deadlock), so that a link's hits are decided one batch after another across processes. A
--- read that waited for another batch's locks returns the rows as that batch left them.
--- name: batch_links [postgresql]
-SELECT l.id, l.first_clicked_at, l.last_hit_at, j.sent_at
-FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
-WHERE l.id = ANY(:ids)
-ORDER BY l.id
-FOR UPDATE OF l;
 
 -- SQLite writes a batch with three executemany statements: the hits, each link's counters
 -- (first_clicked_at only where it was empty), the CLICKED events of first human clicks.
@@ -51,35 +41,83 @@ WHERE id = :id;
 INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
 VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, 'CLICKED', :at, :data, :at);
 
--- PostgreSQL writes a batch with one statement (each column of each part as an array).
--- name: write_batch [postgresql]
-WITH hits AS (
+-- PostgreSQL writes a batch with one statement (BEGIN, it, COMMIT): it reads and locks the
+-- links, decides each hit by the rules that need the database (the request's own rules,
+-- `request_reason`, are decided before, in Python: smsapp/click_rules.py), writes the hits, the
+-- counters and the CLICKED events, and answers each hit's decision by its place in the batch.
+-- The links' row locks are taken in id order (no deadlock between two processes' batches); a
+-- lock that waited for another batch returns the link as that batch left it (and the counters'
+-- UPDATE re-reads it likewise), so a link's hits are decided one batch after another across
+-- processes. The time rules and the first human click are those of `decide_batch`
+-- (smsapp/hit_writer.py), which SQLite runs: a hit is `too_soon` within 2 s of its message's
+-- sending, a `burst` within 1 s of the link's previous hit (its stored last hit, then the
+-- batch's hits before it); the first hit with no reason of a link never clicked is its first
+-- human click. Hits of links gone since they were cached are not answered (nor written).
+-- name: record_batch [postgresql]
+WITH input AS (
+  SELECT *
+  FROM unnest(CAST(:ord AS int[]), CAST(:short_link_id AS bigint[]), CAST(:at AS timestamptz[]),
+              CAST(:request_reason AS text[]), CAST(:user_agent AS text[]),
+              CAST(:ip_hash AS text[]), CAST(:method AS text[]))
+    AS u(ord, short_link_id, at, request_reason, user_agent, ip_hash, method)
+), links AS MATERIALIZED (
+  SELECT l.id, l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, l.first_clicked_at,
+         l.last_hit_at, j.sent_at
+  FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
+  WHERE l.id = ANY(CAST(:ids AS bigint[]))
+  ORDER BY l.id
+  FOR UPDATE OF l
+), decided AS (
+  SELECT p.*,
+         CASE
+           WHEN p.request_reason IS NOT NULL THEN p.request_reason
+           WHEN p.sent_at IS NOT NULL AND p.at - p.sent_at < interval '2 seconds' THEN 'too_soon'
+           WHEN p.previous_at IS NOT NULL AND p.at - p.previous_at < interval '1 second'
+             THEN 'burst'
+         END AS reason
+  FROM (
+    SELECT i.*, k.tenant_id, k.campaign_id, k.contact_id, k.send_job_id, k.first_clicked_at,
+           k.sent_at,
+           greatest(k.last_hit_at,
+                    max(i.at) OVER (PARTITION BY i.short_link_id ORDER BY i.ord
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
+             AS previous_at
+    FROM input i JOIN links k ON k.id = i.short_link_id
+  ) p
+), firsts AS (
+  SELECT DISTINCT ON (d.short_link_id) d.short_link_id, d.ord, d.at, d.tenant_id,
+         d.campaign_id, d.contact_id, d.send_job_id
+  FROM decided d
+  WHERE d.reason IS NULL AND d.first_clicked_at IS NULL
+  ORDER BY d.short_link_id, d.ord
+), hits AS (
   INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
                                method, created_at)
-  SELECT u.short_link_id, u.tenant_id, u.at, u.is_bot, u.reason, u.user_agent, u.ip_hash,
-         u.method, u.at
-  FROM unnest(CAST(:short_link_id AS bigint[]), CAST(:tenant_id AS bigint[]),
-              CAST(:at AS timestamptz[]), CAST(:is_bot AS boolean[]), CAST(:reason AS text[]),
-              CAST(:user_agent AS text[]), CAST(:ip_hash AS text[]), CAST(:method AS text[]))
-    AS u(short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash, method)
+  SELECT d.short_link_id, d.tenant_id, d.at, d.reason IS NOT NULL, d.reason, d.user_agent,
+         d.ip_hash, d.method, d.at
+  FROM decided d
 ), counts AS (
   UPDATE short_links l
-  SET clicks_total = l.clicks_total + u.total, clicks_human = l.clicks_human + u.human,
-      first_clicked_at = coalesce(l.first_clicked_at, u.first_human_at),
-      last_hit_at = greatest(l.last_hit_at, u.last_at), updated_at = u.last_at
-  FROM unnest(CAST(:id AS bigint[]), CAST(:total AS int[]), CAST(:human AS int[]),
-              CAST(:first_human_at AS timestamptz[]), CAST(:last_at AS timestamptz[]))
-    AS u(id, total, human, first_human_at, last_at)
-  WHERE l.id = u.id
+  SET clicks_total = l.clicks_total + c.total, clicks_human = l.clicks_human + c.human,
+      first_clicked_at = coalesce(l.first_clicked_at, f.at),
+      last_hit_at = greatest(l.last_hit_at, c.last_at), updated_at = c.last_at
+  FROM (
+    SELECT d.short_link_id, count(*) AS total, count(*) FILTER (WHERE d.reason IS NULL) AS human,
+           max(d.at) AS last_at
+    FROM decided d GROUP BY d.short_link_id
+  ) c
+  LEFT JOIN firsts f ON f.short_link_id = c.short_link_id
+  WHERE l.id = c.short_link_id
+), clicked AS (
+  INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data,
+                      created_at)
+  SELECT f.tenant_id, f.campaign_id, f.contact_id, f.send_job_id, 'CLICKED', f.at,
+         jsonb_build_object('short_link_id', f.short_link_id, 'reason', NULL), f.at
+  FROM firsts f
 )
-INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data,
-                    created_at)
-SELECT u.tenant_id, u.campaign_id, u.contact_id, u.send_job_id, 'CLICKED', u.at, u.data::jsonb,
-       u.at
-FROM unnest(CAST(:event_tenant_id AS bigint[]), CAST(:campaign_id AS bigint[]),
-            CAST(:contact_id AS bigint[]), CAST(:send_job_id AS bigint[]),
-            CAST(:event_at AS timestamptz[]), CAST(:data AS text[]))
-  AS u(tenant_id, campaign_id, contact_id, send_job_id, at, data);
+SELECT d.ord, d.reason, f.ord IS NOT NULL AS first_human
+FROM decided d LEFT JOIN firsts f ON f.ord = d.ord
+ORDER BY d.ord;
 
 -- Tenants with a short host of their own (smsapp/short_host.py reads them every few seconds).
 -- name: tenant_short_hosts
