@@ -19,7 +19,10 @@ One batch is one transaction:
    write one `CLICKED` event per link whose first human click is in the batch.
 
 On SQLite the transaction runs on the writer's thread (`_record_sqlite`), and one trip there
-writes batch after batch while hits wait, each answered at its own commit.
+writes batch after batch while hits wait, each answered at its own commit. On PostgreSQL the
+three steps are one statement (`_record_postgresql`, `short_links.record_batch`), which applies
+the rules that need the database as `decide_batch` does: each round trip of a batch waits for
+the busy event loop, so a batch makes as few as it can.
 
 So the counters always equal the stored hits, a burst spread over a batch counts once, and a
 link gets exactly one CLICKED event however its hits are batched, across processes too
