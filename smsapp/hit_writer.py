@@ -37,7 +37,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -157,11 +157,9 @@ def _record_sqlite(
     executemany per table written. As `_record_postgresql` answers."""
     rows = conn.execute(_sqlite_sql("short_links.batch_links"), {"ids": json_dumps(ids)})
     decisions, totals = decide_batch(hits, _link_states(rows.fetchall()))
-    conn.executemany(
-        _sqlite_sql("short_links.insert_hits"), _hit_rows(hits, decisions, time=stored_value)
-    )
-    conn.executemany(_sqlite_sql("short_links.count_hits"), _count_rows(totals, time=stored_value))
-    clicked = _clicked_rows(hits, decisions, time=stored_value)
+    conn.executemany(_sqlite_sql("short_links.insert_hits"), _hit_rows(hits, decisions))
+    conn.executemany(_sqlite_sql("short_links.count_hits"), _count_rows(totals))
+    clicked = _clicked_rows(hits, decisions)
     if clicked:
         conn.executemany(_sqlite_sql("short_links.insert_clicked"), clicked)
     return decisions
@@ -178,20 +176,17 @@ def _link_states(rows: Iterable[Mapping[str, Any]]) -> dict[int, LinkState]:
     }
 
 
-def _as_is(value: Any) -> Any:
-    return value
+# SQLite's rows, with times in their stored form (`stored_value`).
 
 
 def _hit_rows(
-    hits: Iterable[PendingHit],
-    decisions: Iterable[Decision | None],
-    time: Callable[[Any], Any] = _as_is,
+    hits: Iterable[PendingHit], decisions: Iterable[Decision | None]
 ) -> list[dict[str, Any]]:
     return [
         {
             "short_link_id": hit.link.id,
             "tenant_id": hit.link.tenant_id,
-            "at": time(hit.at),
+            "at": stored_value(hit.at),
             "is_bot": decision.is_bot,
             "reason": decision.reason,
             "user_agent": (hit.user_agent or "")[:USER_AGENT_KEPT],
@@ -203,20 +198,16 @@ def _hit_rows(
     ]
 
 
-def _count_rows(
-    totals: Mapping[int, LinkTotals], time: Callable[[Any], Any] = _as_is
-) -> list[dict[str, Any]]:
+def _count_rows(totals: Mapping[int, LinkTotals]) -> list[dict[str, Any]]:
     return [
         {"id": link_id, "total": t.total, "human": t.human,
-         "first_human_at": time(t.first_human_at), "last_at": time(t.last_at)}
+         "first_human_at": stored_value(t.first_human_at), "last_at": stored_value(t.last_at)}
         for link_id, t in totals.items()
     ]  # fmt: skip
 
 
 def _clicked_rows(
-    hits: Iterable[PendingHit],
-    decisions: Iterable[Decision | None],
-    time: Callable[[Any], Any] = _as_is,
+    hits: Iterable[PendingHit], decisions: Iterable[Decision | None]
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -224,7 +215,7 @@ def _clicked_rows(
             "campaign_id": hit.link.campaign_id,
             "contact_id": hit.link.contact_id,
             "send_job_id": hit.link.send_job_id,
-            "at": time(hit.at),
+            "at": stored_value(hit.at),
             "data": json_dumps({"short_link_id": hit.link.id, "reason": None}),
         }
         for hit, decision in zip(hits, decisions, strict=True)
