@@ -3,9 +3,12 @@ do not share one event loop (or one interpreter lock)."""
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 from collections.abc import Callable
 from multiprocessing.queues import Queue
+
+from aiohttp import web
 
 from smsapp.config import Settings
 
@@ -41,3 +44,17 @@ class ServerProcess:
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+
+
+async def serve_until_terminated(app: web.Application, ports: Queue[int]) -> None:
+    """Serve `app` on a free port of 127.0.0.1, put the port in `ports`, and serve until the
+    benchmark terminates the process: the body of a `ServerMain`."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    ports.put(runner.addresses[0][1])
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -42,7 +42,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from smsapp.bench.processes import ServerProcess
+from smsapp.bench.processes import ServerProcess, serve_until_terminated
 from smsapp.bench.scratch import DEFAULT_PG_URL, scratch_database
 from smsapp.clock import SystemClock
 from smsapp.config import DatabaseUrl, Settings
@@ -82,15 +82,7 @@ async def _serve(kind: str, settings: Settings | None, ports: Queue[int]) -> Non
             HitWriter.record = _answer_unrecorded  # type: ignore[method-assign]
         assert settings is not None
         app = create_app(settings, run_background=False)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    ports.put(runner.addresses[0][1])
-    try:
-        await asyncio.Event().wait()  # until the benchmark terminates the process
-    finally:
-        await runner.cleanup()
+    await serve_until_terminated(app, ports)
 
 
 async def _answer_unrecorded(self: HitWriter, hit: PendingHit) -> Decision | None:
