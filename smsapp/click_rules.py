@@ -1,5 +1,5 @@
-"""Which short-link hits are bots (pack §9). Pure: no I/O, no clock; the caller passes the
-times. A hit is a bot when any rule holds; the first rule that holds is the hit's reason code:
+"""Which short-link hits are bots (pack §9). A hit is a bot when any rule holds; the first rule
+that holds is the hit's reason code:
 
     head          the method is HEAD (link checkers, unfurlers probing a URL)
     prefetch      `Purpose: prefetch`, `Sec-Purpose: prefetch…` or `X-Moz: prefetch`
@@ -10,7 +10,11 @@ times. A hit is a bot when any rule holds; the first rule that holds is the hit'
                   handset scanner, since no person reads and taps that fast
     burst         within 1 s of the link's previous hit: one tap fetched twice, or a scanner
 
-See docs/click-integrity.md for why each rule is there.
+The rules that read the request alone (head … crawler) are here, pure, and the redirect decides
+them as it journals the hit (`request_reason`). The two that need the link's story (too_soon,
+burst) are decided when the hit writer folds hits into the database, by SQL on the links'
+stored times (`short_links.fold…`, smsapp/queries/short_links.sql). See docs/click-integrity.md
+for why each rule is there.
 """
 
 from __future__ import annotations
@@ -18,12 +22,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
 
 from crawlerdetect import CrawlerDetect  # type: ignore[import-untyped]
-
-TOO_SOON = timedelta(seconds=2)
-BURST = timedelta(seconds=1)
 
 REASONS = ("head", "prefetch", "empty_agent", "link_preview", "crawler", "too_soon", "burst")
 
@@ -73,23 +73,3 @@ def request_reason(user_agent: str | None, method: str, headers: Mapping[str, st
     if _is_prefetch(headers):
         return "prefetch"
     return _agent_reason((user_agent or "")[:1000])
-
-
-def classify(
-    user_agent: str | None,
-    method: str,
-    headers: Mapping[str, str],
-    sent_at: datetime | None,
-    now: datetime,
-    previous_hit_at: datetime | None,
-) -> tuple[bool, str | None]:
-    """(is_bot, reason): the reason is the code of the first rule that holds, None for a human.
-    (PostgreSQL's hit writer applies the two time rules in SQL: `short_links.record_batch`.)"""
-    reason = request_reason(user_agent, method, headers)
-    if reason is not None:
-        return True, reason
-    if sent_at is not None and now - sent_at < TOO_SOON:
-        return True, "too_soon"
-    if previous_hit_at is not None and now - previous_hit_at < BURST:
-        return True, "burst"
-    return False, None

@@ -1,32 +1,30 @@
-"""The redirect's hit writer (pack §9, §16): group commit of short-link hits.
+"""The redirect's hit writer (pack §9, §16): each hit journaled before its 302, then folded
+into the database.
 
-Each `GET /s/{token}` hands its hit to `HitWriter.record` and waits; one task writes the hits
-waiting at that moment as one batch, in one transaction, and only when that transaction has
-committed does each request get its answer (and so its 302). A crash can lose hits still
-waiting, but never one already answered. The next batch starts as soon as the previous one
-commits, with whatever arrived meanwhile: there is no timer, so an idle server writes a lone
-hit at once, and a busy one writes many per transaction.
+`HitWriter.record` appends the hit to this process's hit journal (smsapp/hit_journal.py) and
+returns once the line is written; only then does the redirect answer. The hits of one turn of
+the event loop are written together, with one `write` into the file. The request's own rules
+(HEAD, prefetch, robots: `click_rules.request_reason`) are decided then, since they read only
+the request.
 
-One batch is one transaction:
+The writer's task (`run`) folds the journal into the database a moment later (FOLD_SECONDS),
+one transaction per chunk of a segment: it reads (and on PostgreSQL locks) how far the segment
+is folded, reads the whole lines from there, and passes them to the database as one JSON array,
+which SQL parses, decides and writes (`short_links.fold…` in smsapp/queries/short_links.sql):
+the hits, the links' counters and latest hit times, one CLICKED event per link's first human
+click, and the segment's new position. The app's process does no work per hit in a fold: on
+SQLite the fold runs on the writer's thread and would otherwise take Python's interpreter lock
+from the redirect. The time rules (too_soon, burst) and the first human click are decided
+there, in the segment's order, from the links' stored state; hits of links gone since they were
+cached are dropped, and the link cache forgets their tokens.
 
-1. read the batch's links (PostgreSQL: and lock them, in id order) with their first human
-   click so far, their latest hit's time and their message's send time; links gone since they
-   were cached are dropped;
-2. decide every hit in arrival order (`decide_batch`, pure): the bot rules of
-   `smsapp.click_rules`, the burst rule against the link's previous hit — the stored one, then
-   the batch's own hits before it — and the first human click of a link that had none;
-3. insert the hits, update each link's counters and latest hit time with one statement, and
-   write one `CLICKED` event per link whose first human click is in the batch.
-
-On SQLite the transaction runs on the writer's thread (`_record_sqlite`), and one trip there
-writes batch after batch while hits wait, each answered at its own commit. On PostgreSQL the
-three steps are one statement (`_record_postgresql`, `short_links.record_batch`), which applies
-the rules that need the database as `decide_batch` does: each round trip of a batch waits for
-the busy event loop, so a batch makes as few as it can.
-
-So the counters always equal the stored hits, a burst spread over a batch counts once, and a
-link gets exactly one CLICKED event however its hits are batched, across processes too
-(PostgreSQL's row locks serialise two processes' batches that share a link).
+So a hit answered is a hit kept: a crash of the app loses nothing answered, and the next start
+(of this process, or of another on the same data directory) folds what the crashed one had not.
+Each hit is folded exactly once, since a segment's position moves in the transaction that
+writes its hits. The counters always equal the stored hits, a burst counts once however it is
+folded, and a link gets exactly one CLICKED event, across processes too (PostgreSQL's row locks
+serialise two processes' folds that share a link). Counters and reports trail the redirects by
+a fold: `fold()` brings them up to date at once (the short-link API and links page call it).
 """
 
 from __future__ import annotations
@@ -35,19 +33,22 @@ import asyncio
 import functools
 import logging
 import sqlite3
-import threading
-import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, cast
 
+import orjson
 from aiohttp import web
 
-from smsapp.click_rules import classify, request_reason
-from smsapp.db import Database, compiled, json_dumps
+from smsapp.click_rules import request_reason
+from smsapp.clock import Clock
+from smsapp.db import Database, compiled
 from smsapp.db.sqlite import SyncWriter, stored_value
-from smsapp.keys import DB
+from smsapp.hit_journal import SEGMENT_BYTES, HitJournal, Orphan, orphans, read_chunk
+from smsapp.keys import CLOCK, DB, LINK_CACHE, SETTINGS
 from smsapp.short_links import USER_AGENT_KEPT, Link
 
 if TYPE_CHECKING:
@@ -55,306 +56,372 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smsapp.hit_writer")
 
-MAX_BATCH = 1000  # hits in one transaction; more wait for the next
+FOLD_SECONDS = 0.1  # how long journaled hits wait to be folded (and the counters trail)
+RETRY_SECONDS = 5.0  # after a fold failed (the database unreachable, say)
 
 
 class PendingHit(NamedTuple):
-    """One hit as the redirect saw it, waiting to be decided and written. (Named tuples: one
-    is made per hit, and they are the cheapest to make.)"""
+    """One hit as the redirect saw it: a line of the journal, waiting to be folded. (Named
+    tuples: one is made per hit, and they are the cheapest to make.)"""
 
-    link: Link
+    token: str
+    link_id: int
+    tenant_id: int
+    campaign_id: int | None
+    contact_id: int | None
+    send_job_id: int | None
     at: datetime
     method: str
-    user_agent: str | None
-    headers: Mapping[str, str]
+    user_agent: str  # cut to USER_AGENT_KEPT
     ip_hash: str
+    request_reason: str | None  # the rules that read the request alone (`request_reason`)
 
 
-class Decision(NamedTuple):
-    is_bot: bool
-    reason: str | None
-    first_human: bool  # this hit is its link's first human click: it wrote the CLICKED event
+def pending_hit(
+    token: str,
+    link: Link,
+    at: datetime,
+    method: str,
+    user_agent: str | None,
+    headers: Mapping[str, str],
+    ip_hash: str,
+) -> PendingHit:
+    return PendingHit(
+        token,
+        link.id,
+        link.tenant_id,
+        link.campaign_id,
+        link.contact_id,
+        link.send_job_id,
+        at,
+        method,
+        (user_agent or "")[:USER_AGENT_KEPT],
+        ip_hash,
+        request_reason(user_agent, method, headers),
+    )
 
 
-class LinkState(NamedTuple):
-    """What the batch's transaction read of a link before deciding its hits."""
-
-    sent_at: datetime | None
-    first_clicked_at: datetime | None
-    last_hit_at: datetime | None
+def journal_line(hit: PendingHit) -> bytes:
+    """The hit as one line of the journal: a JSON array of PendingHit's fields in order, its
+    time in the stored form of times (`stored_value`), which the fold's SQL reads."""
+    return orjson.dumps((*hit[:6], stored_value(hit.at), *hit[7:])) + b"\n"
 
 
-@dataclass
-class LinkTotals:
-    total: int = 0
-    human: int = 0
-    first_human_at: datetime | None = None  # set only when the link had no human click before
-    last_at: datetime | None = None
-
-
-def decide_batch(
-    hits: Sequence[PendingHit], links: Mapping[int, LinkState]
-) -> tuple[list[Decision | None], dict[int, LinkTotals]]:
-    """Each hit's decision, in order (None for a hit whose link is not in `links`: it is gone),
-    and each link's totals for the batch. Pure."""
-    previous = {link_id: state.last_hit_at for link_id, state in links.items()}
-    clicked = {link_id for link_id, state in links.items() if state.first_clicked_at is not None}
-    decisions: list[Decision | None] = []
-    totals: dict[int, LinkTotals] = {}
-    for hit in hits:
-        link_id = hit.link.id
-        state = links.get(link_id)
-        if state is None:
-            decisions.append(None)
-            continue
-        is_bot, reason = classify(
-            hit.user_agent, hit.method, hit.headers, state.sent_at, hit.at, previous[link_id]
-        )
-        last = previous[link_id]
-        previous[link_id] = hit.at if last is None or hit.at > last else last
-        first = not is_bot and link_id not in clicked
-        sums = totals.setdefault(link_id, LinkTotals())
-        sums.total += 1
-        if sums.last_at is None or hit.at > sums.last_at:
-            sums.last_at = hit.at
-        if not is_bot:
-            sums.human += 1
-        if first:
-            clicked.add(link_id)
-            sums.first_human_at = hit.at
-        decisions.append(Decision(is_bot, reason, first))
-    return decisions, totals
-
-
-async def _record_postgresql(db: Database, hits: Sequence[PendingHit]) -> list[Decision | None]:
-    """PostgreSQL's batch: one statement (`short_links.record_batch`) in its transaction, which
-    decides the rules that need the database as `decide_batch` does. Each hit's decision, None
-    for a hit whose link no longer exists (nothing is written for it)."""
-    reasons = [request_reason(hit.user_agent, hit.method, hit.headers) for hit in hits]
-    async with db.transaction() as tx:
-        rows = await tx.all(
-            "short_links.record_batch",
-            ids=sorted({hit.link.id for hit in hits}),
-            ord=list(range(len(hits))),
-            short_link_id=[hit.link.id for hit in hits],
-            at=[hit.at for hit in hits],
-            request_reason=reasons,
-            user_agent=[(hit.user_agent or "")[:USER_AGENT_KEPT] for hit in hits],
-            ip_hash=[hit.ip_hash for hit in hits],
-            method=[hit.method for hit in hits],
-        )
-    decisions: list[Decision | None] = [None] * len(hits)
-    for row in rows:
-        reason = row["reason"]
-        decisions[row["ord"]] = Decision(reason is not None, reason, row["first_human"])
-    return decisions
-
-
-def _record_sqlite(
-    hits: Sequence[PendingHit], ids: list[int], conn: sqlite3.Connection
-) -> list[Decision | None]:
-    """SQLite's batch, on the writer's thread inside its transaction: the read, then one
-    executemany per table written. As `_record_postgresql` answers."""
-    rows = conn.execute(_sqlite_sql("short_links.batch_links"), {"ids": json_dumps(ids)})
-    decisions, totals = decide_batch(hits, _link_states(rows.fetchall()))
-    conn.executemany(_sqlite_sql("short_links.insert_hits"), _hit_rows(hits, decisions))
-    conn.executemany(_sqlite_sql("short_links.count_hits"), _count_rows(totals))
-    clicked = _clicked_rows(hits, decisions)
-    if clicked:
-        conn.executemany(_sqlite_sql("short_links.insert_clicked"), clicked)
-    return decisions
-
-
-def _sqlite_sql(name: str) -> str:
-    return compiled(name, "sqlite")[0]
-
-
-def _link_states(rows: Iterable[Mapping[str, Any]]) -> dict[int, LinkState]:
-    return {
-        row["id"]: LinkState(row["sent_at"], row["first_clicked_at"], row["last_hit_at"])
-        for row in rows
-    }
-
-
-# SQLite's rows, with times in their stored form (`stored_value`).
-
-
-def _hit_rows(
-    hits: Iterable[PendingHit], decisions: Iterable[Decision | None]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "short_link_id": hit.link.id,
-            "tenant_id": hit.link.tenant_id,
-            "at": stored_value(hit.at),
-            "is_bot": decision.is_bot,
-            "reason": decision.reason,
-            "user_agent": (hit.user_agent or "")[:USER_AGENT_KEPT],
-            "ip_hash": hit.ip_hash,
-            "method": hit.method,
-        }
-        for hit, decision in zip(hits, decisions, strict=True)
-        if decision is not None
-    ]
-
-
-def _count_rows(totals: Mapping[int, LinkTotals]) -> list[dict[str, Any]]:
-    return [
-        {"id": link_id, "total": t.total, "human": t.human,
-         "first_human_at": stored_value(t.first_human_at), "last_at": stored_value(t.last_at)}
-        for link_id, t in totals.items()
-    ]  # fmt: skip
-
-
-def _clicked_rows(
-    hits: Iterable[PendingHit], decisions: Iterable[Decision | None]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "tenant_id": hit.link.tenant_id,
-            "campaign_id": hit.link.campaign_id,
-            "contact_id": hit.link.contact_id,
-            "send_job_id": hit.link.send_job_id,
-            "at": stored_value(hit.at),
-            "data": json_dumps({"short_link_id": hit.link.id, "reason": None}),
-        }
-        for hit, decision in zip(hits, decisions, strict=True)
-        if decision is not None and decision.first_human
-    ]
+def parse_line(line: bytes) -> PendingHit:
+    """A journal line back into its hit; ValueError when it is not one."""
+    fields = orjson.loads(line)
+    if not isinstance(fields, list) or len(fields) != len(PendingHit._fields):
+        raise ValueError("not a journaled hit")
+    at = datetime.fromisoformat(fields[6])
+    if at.tzinfo is None:
+        raise ValueError("a journaled hit's time has no time zone")
+    return PendingHit._make([*fields[:6], at, *fields[7:]])
 
 
 class WriterClosed(RuntimeError):
     """The app is shutting down: no more hits are taken."""
 
 
-Waiting = tuple[PendingHit, "asyncio.Future[Decision | None]"]
-Outcome = list[Decision | None] | Exception  # a batch's decisions, or why it failed
+@dataclass(frozen=True)
+class Folded:
+    """One fold transaction: how far the segment is folded now, the hits it folded, the tokens
+    of those whose link is gone (not written), and the lines it could not read (skipped)."""
 
-DRAIN_SECONDS = 0.02  # SQLite: how long one trip to the writer's thread may go on writing
+    end: int
+    hits: int
+    gone: list[str]
+    unreadable: int
+
+
+def _readable(segment: Path, lines: list[bytes]) -> list[bytes]:
+    """The lines that are journaled hits; the others are logged. Only after a fold failed:
+    a segment is written whole lines at a time, so an unreadable one means a damaged file."""
+    kept = []
+    for line in lines:
+        try:
+            parse_line(line)
+        except ValueError:  # orjson.JSONDecodeError is one
+            log.error("skipped an unreadable line of the hit journal %s: %r", segment, line[:200])
+        else:
+            kept.append(line)
+    return kept
+
+
+def _hits_json(lines: list[bytes]) -> str:
+    """The fold's `:hits`: the lines, each a JSON array, as one JSON array."""
+    return (b"[" + b",".join(lines) + b"]").decode()
+
+
+async def _fold_postgresql(
+    db: Database, segment: Path, until: int | None, now: datetime, check: bool
+) -> Folded:
+    """One chunk of `segment` folded in one transaction: the segment's row (locked), then one
+    statement (`short_links.fold`) that decides and writes the hits and advances the row.
+    `check`: read each line first and leave out those that are not hits."""
+    async with db.transaction() as tx:
+        start = int(await tx.val("hit_journal.claim", name=segment.name, now=now))
+        chunk = read_chunk(segment, start, until)
+        lines = _readable(segment, chunk.lines) if check else chunk.lines
+        unreadable = len(chunk.lines) - len(lines)
+        if lines:
+            rows = await tx.all(
+                "short_links.fold", hits=_hits_json(lines), name=segment.name,
+                folded=chunk.end, now=now,
+            )  # fmt: skip
+            gone = [row["token"] for row in rows]
+        elif chunk.end != start:
+            gone = []
+            await tx.run("hit_journal.advance", name=segment.name, folded=chunk.end, now=now)
+        else:
+            return Folded(start, 0, [], 0)
+    return Folded(chunk.end, len(lines) - len(gone), gone, unreadable)
+
+
+def _fold_sqlite(
+    segment: Path, until: int | None, now: datetime, check: bool, writer: SyncWriter
+) -> Folded:
+    """As `_fold_postgresql`, on SQLite's writer thread: the hits are decided into a temporary
+    table (`short_links.fold_decide`), which three statements then write from."""
+
+    def work(conn: sqlite3.Connection) -> Folded:
+        at = stored_value(now)
+        claim = conn.execute(_sqlite_sql("hit_journal.claim"), {"name": segment.name, "now": at})
+        start = int(claim.fetchone()["folded_bytes"])
+        chunk = read_chunk(segment, start, until)
+        lines = _readable(segment, chunk.lines) if check else chunk.lines
+        unreadable = len(chunk.lines) - len(lines)
+        if chunk.end == start:
+            return Folded(start, 0, [], 0)
+        gone: list[str] = []
+        folded = 0
+        if lines:
+            hits = {"hits": _hits_json(lines)}
+            conn.execute(_sqlite_sql("short_links.fold_table"))
+            conn.execute(_sqlite_sql("short_links.fold_clear"))
+            conn.execute(_sqlite_sql("short_links.fold_decide"), hits)
+            conn.execute(_sqlite_sql("short_links.fold_hits"))
+            conn.execute(_sqlite_sql("short_links.fold_counts"))
+            conn.execute(_sqlite_sql("short_links.fold_clicked"))
+            folded = conn.execute(_sqlite_sql("short_links.fold_count")).fetchone()["count(*)"]
+            if folded < len(lines):
+                rows = conn.execute(_sqlite_sql("short_links.fold_gone"), hits).fetchall()
+                gone = [row["token"] for row in rows]
+        advance = {"name": segment.name, "folded": chunk.end, "now": at}
+        conn.execute(_sqlite_sql("hit_journal.advance"), advance)
+        return Folded(chunk.end, folded, gone, unreadable)
+
+    return writer.transaction(work)
+
+
+def _sqlite_sql(name: str) -> str:
+    return compiled(name, "sqlite")[0]
 
 
 class HitWriter:
-    """The queue of hits waiting to be written, and the task that writes them (`run`)."""
+    """This process's hit journal (`record`), and the task that folds journals into the
+    database (`run`, `fold`)."""
 
-    def __init__(self, db: Database, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        db: Database,
+        journal: HitJournal | Path,
+        clock: Clock,
+        *,
+        forget: Callable[[str], None] = lambda token: None,
+        fold_seconds: float = FOLD_SECONDS,
+    ) -> None:
+        """`journal`: this process's journal, or the data directory to open it in (in the
+        database's journal directory) when it is first needed, so that an app can start, and
+        say it is not ready, before its database is migrated."""
         self._db = db
-        self._max_batch = max_batch
-        # Shared with the SQLite writer's thread, which takes batches from it.
-        self._waiting: list[Waiting] = []
-        self._waiting_lock = threading.Lock()
-        self._wake = asyncio.Event()
+        self._journal = journal if isinstance(journal, HitJournal) else None
+        self._data_dir = journal if isinstance(journal, Path) else None
+        self._opening = asyncio.Lock()
+        self._clock = clock
+        self._forget = forget  # a link found gone: the link cache forgets its token
+        self._fold_seconds = fold_seconds
+        self._lines: list[bytes] = []  # journal lines waiting for this turn's write
+        self._waiting: list[asyncio.Future[None]] = []
+        self._written = asyncio.Event()  # lines were written since the last fold began
+        self._fold_lock = asyncio.Lock()
+        self._folded_to: dict[str, int] = {}  # this process's segments: how far folded
         self._closing = False
-        self.batches = 0  # transactions committed (figures for tests and the benchmark)
-        self.hits = 0
+        self._closed = asyncio.Event()
+        self.folds = 0  # transactions that folded hits (figures for tests and the benchmark)
+        self.hits = 0  # hits folded
+        self.unreadable = 0  # journal lines skipped
 
-    async def record(self, hit: PendingHit) -> Decision | None:
-        """Wait until `hit` is committed; its decision, or None when its link is gone. Raises
-        what the transaction raised when it could not be written."""
+    @property
+    def journal(self) -> HitJournal:
+        if self._journal is None:
+            raise RuntimeError("the hit journal is not open yet")
+        return self._journal
+
+    async def _opened(self) -> HitJournal:
+        async with self._opening:
+            if self._journal is None:
+                assert self._data_dir is not None
+                now = self._clock.now()
+                self._journal = HitJournal(await journal_directory(self._db, self._data_dir, now))
+        return self._journal
+
+    async def record(self, hit: PendingHit) -> None:
+        """Return once `hit` is in the journal. Raises OSError when it could not be written."""
         if self._closing:
             raise WriterClosed("the hit writer is closed")
-        future: asyncio.Future[Decision | None] = asyncio.get_running_loop().create_future()
-        with self._waiting_lock:
-            self._waiting.append((hit, future))
-            first = len(self._waiting) == 1
-        if first:
-            self._wake.set()
-        return await future
+        if self._journal is None:
+            await self._opened()
+        future = asyncio.get_running_loop().create_future()
+        self._lines.append(journal_line(hit))
+        self._waiting.append(future)
+        if len(self._waiting) == 1:
+            asyncio.get_running_loop().call_soon(self._write)
+        await future
+
+    def _write(self) -> None:
+        """The hits recorded during one turn of the event loop, in one write."""
+        lines, waiting = self._lines, self._waiting
+        self._lines, self._waiting = [], []
+        try:
+            self.journal.write(b"".join(lines))
+        except OSError as exc:
+            log.exception("%d short-link hits could not be journaled", len(lines))
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future in waiting:
+            if not future.done():  # a request cancelled while waiting: its hit is kept anyway
+                future.set_result(None)
+        self._written.set()
 
     async def run(self) -> None:
-        """Write batches until closed and drained."""
-        while True:
-            if not self._waiting:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
+        """Fold until closed: what other processes left first, then this process's hits a
+        moment after they are written. Once closed, fold what is left and close the journal
+        (its segments are deleted once folded; otherwise the next start adopts them)."""
+        while not self._closing:
+            try:
+                await self.fold()
+            except Exception:
+                log.exception("could not fold the hit journal; trying again shortly")
+                await self._pause(RETRY_SECONDS)
                 continue
-            if self._db.dialect == "sqlite":
-                await self._drain_on_writer_thread()
-            else:
-                await self._write_postgresql(self._take())
-
-    async def close(self) -> None:
-        """Take no more hits; `run` returns once those waiting are written."""
-        self._closing = True
-        self._wake.set()
-
-    def _take(self) -> list[Waiting]:
-        with self._waiting_lock:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: len(batch)]
-        return batch
-
-    async def _drain_on_writer_thread(self) -> None:
-        """SQLite: one trip to the writer's thread writes batch after batch while hits wait
-        (for up to DRAIN_SECONDS, then other writers get their turn), and each batch is
-        answered as soon as it commits. So the next batch starts at once, rather than when this
-        event loop, busy with requests, next comes round to start it."""
-        loop = asyncio.get_running_loop()
-
-        def drain(writer: SyncWriter) -> None:
-            started = time.monotonic()
-            while batch := self._take():
-                for part, outcome in _write_on_writer_thread(writer, batch):
-                    loop.call_soon_threadsafe(self._answer, part, outcome)
-                if time.monotonic() - started >= DRAIN_SECONDS:
-                    return
-
-        await cast("SqliteDatabase", self._db).on_writer_thread(drain)
-
-    async def _write_postgresql(self, batch: list[Waiting]) -> None:
+            await self._written.wait()
+            await self._pause(self._fold_seconds)
+        folded = False
         try:
-            decisions: Outcome = await _record_postgresql(self._db, [hit for hit, _ in batch])
-        except Exception as exc:
-            if len(batch) > 1:
-                # One bad hit must not fail the others: write them one by one.
-                log.warning("a batch of %d hits failed (%s): one by one", len(batch), exc)
-                for one in batch:
-                    await self._write_postgresql([one])
-                return
-            log.exception("a short-link hit could not be recorded")
-            decisions = exc
-        self._answer(batch, decisions)
+            await self.fold()
+            folded = True
+        except Exception:
+            log.exception("could not fold the hit journal at shutdown; the next start will")
+        if self._journal is not None:
+            self._journal.close(folded=folded)
 
-    def _answer(self, batch: list[Waiting], outcome: Outcome) -> None:
-        if isinstance(outcome, Exception):
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(outcome)
-            return
-        self.batches += 1
-        self.hits += len(batch)
-        for (_, future), decision in zip(batch, outcome, strict=True):
-            if not future.done():  # a request cancelled while waiting: its hit is kept anyway
-                future.set_result(decision)
+    async def _pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less when the writer closes."""
+        closing = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait([closing], timeout=seconds)
+        finally:
+            closing.cancel()
 
+    def close(self) -> None:
+        """Take no more hits; `run` folds those journaled and returns."""
+        self._closing = True
+        self._closed.set()
+        self._written.set()
 
-def _write_on_writer_thread(
-    writer: SyncWriter, batch: list[Waiting]
-) -> list[tuple[list[Waiting], Outcome]]:
-    """SQLite, on the writer's thread: the batch in one transaction; when that fails, each of
-    its hits in a transaction of its own, so one bad hit fails only its own request."""
-    hits = [hit for hit, _ in batch]
-    ids = sorted({hit.link.id for hit in hits})
-    try:
-        return [(batch, writer.transaction(functools.partial(_record_sqlite, hits, ids)))]
-    except Exception as exc:
-        if len(batch) == 1:
-            log.exception("a short-link hit could not be recorded")
-            return [(batch, exc)]
-        log.warning("a batch of %d hits failed (%s): one by one", len(batch), exc)
-        return [part for one in batch for part in _write_on_writer_thread(writer, [one])]
+    async def fold(self) -> int:
+        """Fold every journaled hit into the database, this process's and those left by
+        processes that died; the hits folded."""
+        async with self._fold_lock:
+            self._written.clear()
+            folded = 0
+            journal = await self._opened()
+            for lock in orphans(journal.directory, journal.owner):
+                orphan = Orphan(lock)
+                with orphan as segments:
+                    if segments is None:
+                        continue  # its owner lives, or another process is adopting it
+                    for segment in segments:
+                        folded += (await self._fold_segment(segment, None))[0]
+                        await self._drop(segment)
+                    orphan.done()
+            written = journal.size  # the active segment is folded this far, not what comes after
+            for segment in journal.segments():
+                until = written if segment == journal.active else None
+                hits, end = await self._fold_segment(segment, until)
+                folded += hits
+                if segment != journal.active:
+                    await self._drop(segment)
+                elif end == journal.size >= SEGMENT_BYTES:
+                    # Big and folded whole (no await since `size` was read): a new segment.
+                    await self._drop(journal.roll())
+            return folded
+
+    async def _fold_segment(self, segment: Path, until: int | None) -> tuple[int, int]:
+        """Fold `segment` from where it was left to its last whole line (or to byte `until`,
+        so that a fold under load ends rather than chase new hits), one transaction per chunk
+        read: the hits folded, and how far the segment is folded now."""
+        if until is not None and self._folded_to.get(segment.name) == until:
+            return 0, until  # nothing written since its last fold: no transaction
+        folded = 0
+        while True:
+            done = await self._fold_chunk(segment, until)
+            self._folded_to[segment.name] = done.end
+            folded += done.hits
+            for token in done.gone:
+                self._forget(token)
+            if done.end == until or not (done.hits or done.gone or done.unreadable):
+                return folded, done.end
+
+    async def _fold_chunk(self, segment: Path, until: int | None) -> Folded:
+        """One transaction's worth of `segment`. When it fails, the lines are read one by one
+        and the fold is tried again without those that are not hits."""
+        try:
+            done = await self._fold_chunk_once(segment, until, check=False)
+        except Exception:
+            done = await self._fold_chunk_once(segment, until, check=True)
+        if done.hits:
+            self.folds += 1
+            self.hits += done.hits
+        self.unreadable += done.unreadable
+        return done
+
+    async def _fold_chunk_once(self, segment: Path, until: int | None, *, check: bool) -> Folded:
+        now = self._clock.now()
+        if self._db.dialect == "sqlite":
+            work = functools.partial(_fold_sqlite, segment, until, now, check)
+            return await cast("SqliteDatabase", self._db).on_writer_thread(work)
+        return await _fold_postgresql(self._db, segment, until, now, check)
+
+    async def _drop(self, segment: Path) -> None:
+        """A segment folded whole and written no more: its file, then its position."""
+        segment.unlink(missing_ok=True)  # noqa: ASYNC240 (one small unlink, not worth a thread)
+        self._folded_to.pop(segment.name, None)
+        await self._db.run("hit_journal.forget", name=segment.name)
 
 
 HIT_WRITER = web.AppKey("hit_writer", HitWriter)
 
+JOURNAL_DIR = "hits"  # under the data directory
+
+
+async def journal_directory(db: Database, data_dir: Path, now: datetime) -> Path:
+    """This database's journal directory: `<data dir>/hits/<name>`, the name kept in the
+    database (`hit_journal_home`) by the first process to start."""
+    await db.run("hit_journal.claim_home", name=uuid.uuid4().hex, now=now)
+    return data_dir / JOURNAL_DIR / str(await db.val("hit_journal.home"))
+
 
 async def hit_writer(app: web.Application) -> AsyncIterator[None]:
-    """The app's hit writer (a cleanup_ctx after the database): started with the app; at
-    shutdown it takes no more hits and writes those waiting before the database closes."""
-    writer = HitWriter(app[DB])
+    """The app's hit writer (a cleanup_ctx after the database): started with the app, it first
+    folds what a previous process left; at shutdown it takes no more hits and folds those
+    journaled before the database closes."""
+    data_dir = app[SETTINGS].data_dir
+    writer = HitWriter(app[DB], data_dir, app[CLOCK], forget=app[LINK_CACHE].forget)
     app[HIT_WRITER] = writer
     task = asyncio.create_task(writer.run(), name="hit_writer")
     yield
-    await writer.close()
+    writer.close()
     await task

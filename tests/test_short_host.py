@@ -152,6 +152,7 @@ async def follow(client: Client, token: str, host: str) -> Any:
 
 
 async def hit_count(client: Client, token: str) -> int:
+    await client.app[HIT_WRITER].fold()
     query = Sql("SELECT clicks_total FROM short_links WHERE token = :t")
     return int(await client.app[DB].val(query, t=token))
 

@@ -47,7 +47,7 @@ from smsapp.bench.scratch import DEFAULT_PG_URL, scratch_database
 from smsapp.clock import SystemClock
 from smsapp.config import DatabaseUrl, Settings
 from smsapp.db import Sql, open_database
-from smsapp.hit_writer import Decision, HitWriter, PendingHit
+from smsapp.hit_writer import HitWriter, PendingHit
 from smsapp.short_links import TTL, new_token
 from smsapp.tenancy import create_tenant
 
@@ -85,10 +85,9 @@ async def _serve(kind: str, settings: Settings | None, ports: Queue[int]) -> Non
     await serve_until_terminated(app, ports)
 
 
-async def _answer_unrecorded(self: HitWriter, hit: PendingHit) -> Decision | None:
+async def _answer_unrecorded(self: HitWriter, hit: PendingHit) -> None:
     """The `unrecorded` server's hit writer: answers every hit at once and writes nothing, so
     that server measures the app's request path without the recording (--breakdown only)."""
-    return Decision(False, None, False)
 
 
 def _server_main(kind: str, settings: Settings | None, ports: Queue[int]) -> None:
@@ -227,9 +226,15 @@ async def seed(url: DatabaseUrl, links: int) -> list[str]:
     return tokens
 
 
-async def recorded(url: DatabaseUrl) -> dict[str, int]:
+async def recorded(url: DatabaseUrl, data_dir: Path) -> dict[str, int]:
+    """The hits in the database, once what the servers journaled is folded: they were
+    terminated, as by a crash, so a new hit writer adopts their journals, as a restarted app
+    would."""
     db = await open_database(url)
     try:
+        writer = HitWriter(db, data_dir, SystemClock())
+        await writer.fold()
+        writer.journal.close(folded=True)
         row = await db.one(
             Sql(
                 "SELECT (SELECT count(*) FROM short_link_hits) AS hits, "
@@ -277,9 +282,14 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     answered = 0  # 302s the recording server gave, warm-up included
     loads_on_ours = 0
-    with scratch_database(args.backend, args.pg_url) as url:
+    with (
+        scratch_database(args.backend, args.pg_url) as url,
+        tempfile.TemporaryDirectory(prefix="smsapp-bench-data-") as data,
+    ):
         tokens = asyncio.run(seed(url, args.links))
-        app_settings = dataclasses.replace(settings, database=url, short_link_base_url=None)
+        app_settings = dataclasses.replace(
+            settings, database=url, data_dir=Path(data), short_link_base_url=None
+        )
         with contextlib.ExitStack() as servers:
             bare_port = servers.enter_context(ServerProcess(_server_main, "bare", None))
             app_port = servers.enter_context(ServerProcess(_server_main, "app", app_settings))
@@ -311,7 +321,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
                     figures["unrecorded_ratio"] = round(plain.per_second / ceiling.per_second, 3)
                 runs.append(figures)
             time.sleep(0.5)  # wrk leaves requests in flight: let the server finish them
-        hits = asyncio.run(recorded(url))
+        hits = asyncio.run(recorded(url, Path(data)))
     unanswered = hits["hits"] - answered
     if wrk is None:
         every_hit_recorded = unanswered == 0

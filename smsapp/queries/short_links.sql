@@ -9,62 +9,124 @@ FROM short_links WHERE token = :token;
 -- name: fallback_url
 SELECT fallback_url FROM tenants WHERE id = :tenant_id;
 
--- --- The hit writer (smsapp/hit_writer.py): one transaction per batch of hits ----------------
--- Every round trip of a batch delays all the requests waiting for it, so a batch makes as few
--- as each backend allows: on SQLite the whole transaction is one trip to the writer's thread;
--- on PostgreSQL one statement reads, decides and writes (`record_batch`).
--- Lists are JSON arrays on SQLite (json_each) and arrays on PostgreSQL.
+-- --- The hit writer (smsapp/hit_writer.py): folding the hit journal into the database -------
+-- A fold reads whole lines of a journal segment and passes them as one JSON array (`hits`),
+-- each hit an array: [token, short_link_id, tenant_id, campaign_id, contact_id, send_job_id,
+-- at, method, user_agent, ip_hash, request_reason] (`hit_writer.PendingHit`; `at` in the
+-- stored form of times, microseconds and +00:00). The database parses, decides and writes
+-- them, so the app's process spends no time per hit on a fold (on SQLite: it shares Python's
+-- interpreter lock with the redirect).
+--
+-- The rules (pack §9; docs/click-integrity.md), decided in the segment's order: the request's
+-- own reason (`request_reason`: head, prefetch, empty_agent, link_preview, crawler) comes with
+-- the hit; otherwise a hit is `too_soon` within 2 s of its message's sending, a `burst` within
+-- 1 s of the link's previous hit (its stored last hit, then the fold's hits before it), and
+-- human otherwise. A link's first human hit, when it had none, is its first human click: it
+-- sets first_clicked_at and writes the one CLICKED event. Hits of links gone since they were
+-- cached are dropped, and their tokens returned (the link cache forgets them).
 
--- The batch's links, each with its first human click so far, its latest hit and its message's
--- send time. On SQLite the transaction holds the only writer, so nothing can change between
--- this read and the batch's writes.
--- name: batch_links [sqlite]
-SELECT l.id, l.first_clicked_at, l.last_hit_at, j.sent_at
-FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
-WHERE l.id IN (SELECT value FROM json_each(:ids));
+-- SQLite decides a fold into a temporary table, which the writes then read. Times are stored
+-- as text in one fixed form, so a time's microseconds since 1970 are read off it exactly.
+-- name: fold_table [sqlite]
+CREATE TEMP TABLE IF NOT EXISTS hit_fold (
+    ord INTEGER PRIMARY KEY, short_link_id INTEGER, tenant_id INTEGER, campaign_id INTEGER,
+    contact_id INTEGER, send_job_id INTEGER, at TEXT, method TEXT, user_agent TEXT,
+    ip_hash TEXT, reason TEXT, first_human INTEGER
+);
 
--- SQLite writes a batch with three executemany statements: the hits, each link's counters
--- (first_clicked_at only where it was empty), the CLICKED events of first human clicks.
--- name: insert_hits [sqlite]
+-- name: fold_clear [sqlite]
+DELETE FROM temp.hit_fold;
+
+-- name: fold_decide [sqlite]
+INSERT INTO temp.hit_fold (ord, short_link_id, tenant_id, campaign_id, contact_id, send_job_id,
+                           at, method, user_agent, ip_hash, reason, first_human)
+WITH input AS (
+  SELECT e.key AS ord, e.value ->> 1 AS short_link_id, e.value ->> 6 AS at,
+         e.value ->> 7 AS method, e.value ->> 8 AS user_agent, e.value ->> 9 AS ip_hash,
+         e.value ->> 10 AS request_reason
+  FROM json_each(:hits) e
+), timed AS (
+  SELECT i.*, l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, l.first_clicked_at,
+         CAST(strftime('%s', substr(i.at, 1, 19)) AS INTEGER) * 1000000
+           + CAST(substr(i.at, 21, 6) AS INTEGER) AS at_us,
+         CAST(strftime('%s', substr(j.sent_at, 1, 19)) AS INTEGER) * 1000000
+           + CAST(substr(j.sent_at, 21, 6) AS INTEGER) AS sent_us,
+         CAST(strftime('%s', substr(l.last_hit_at, 1, 19)) AS INTEGER) * 1000000
+           + CAST(substr(l.last_hit_at, 21, 6) AS INTEGER) AS stored_us
+  FROM input i
+  JOIN short_links l ON l.id = i.short_link_id
+  LEFT JOIN send_jobs j ON j.id = l.send_job_id
+), previous AS (
+  SELECT t.*,
+         max(t.at_us) OVER (PARTITION BY t.short_link_id ORDER BY t.ord
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_us
+  FROM timed t
+), decided AS (
+  SELECT p.*,
+         CASE
+           WHEN p.request_reason IS NOT NULL THEN p.request_reason
+           WHEN p.sent_us IS NOT NULL AND p.at_us - p.sent_us < 2000000 THEN 'too_soon'
+           WHEN max(coalesce(p.stored_us, p.earlier_us), coalesce(p.earlier_us, p.stored_us))
+                > p.at_us - 1000000 THEN 'burst'
+         END AS reason
+  FROM previous p
+)
+SELECT d.ord, d.short_link_id, d.tenant_id, d.campaign_id, d.contact_id, d.send_job_id, d.at,
+       d.method, d.user_agent, d.ip_hash, d.reason,
+       d.reason IS NULL AND d.first_clicked_at IS NULL
+         AND d.ord = min(CASE WHEN d.reason IS NULL THEN d.ord END)
+                       OVER (PARTITION BY d.short_link_id)
+FROM decided d;
+
+-- name: fold_hits [sqlite]
 INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
                              method, created_at)
-VALUES (:short_link_id, :tenant_id, :at, :is_bot, :reason, :user_agent, :ip_hash, :method, :at);
+SELECT short_link_id, tenant_id, at, reason IS NOT NULL, reason, user_agent, ip_hash, method, at
+FROM temp.hit_fold ORDER BY ord;
 
--- name: count_hits [sqlite]
+-- name: fold_counts [sqlite]
 UPDATE short_links
-SET clicks_total = clicks_total + :total, clicks_human = clicks_human + :human,
-    first_clicked_at = coalesce(first_clicked_at, :first_human_at),
-    last_hit_at = max(coalesce(last_hit_at, :last_at), :last_at), updated_at = :last_at
-WHERE id = :id;
+SET clicks_total = clicks_total + c.total, clicks_human = clicks_human + c.human,
+    first_clicked_at = coalesce(first_clicked_at, c.first_at),
+    last_hit_at = max(coalesce(last_hit_at, c.last_at), c.last_at), updated_at = c.last_at
+FROM (
+  SELECT short_link_id, count(*) AS total, sum(reason IS NULL) AS human,
+         max(CASE WHEN first_human THEN at END) AS first_at, max(at) AS last_at
+  FROM temp.hit_fold GROUP BY short_link_id
+) AS c
+WHERE short_links.id = c.short_link_id;
 
--- name: insert_clicked [sqlite]
-INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
-VALUES (:tenant_id, :campaign_id, :contact_id, :send_job_id, 'CLICKED', :at, :data, :at);
+-- name: fold_clicked [sqlite]
+INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data,
+                    created_at)
+SELECT tenant_id, campaign_id, contact_id, send_job_id, 'CLICKED', at,
+       json_object('short_link_id', short_link_id, 'reason', NULL), at
+FROM temp.hit_fold WHERE first_human ORDER BY ord;
 
--- PostgreSQL writes a batch with one statement (BEGIN, it, COMMIT): it reads and locks the
--- links, decides each hit by the rules that need the database (the request's own rules,
--- `request_reason`, are decided before, in Python: smsapp/click_rules.py), writes the hits, the
--- counters and the CLICKED events, and answers each hit's decision by its place in the batch.
--- The links' row locks are taken in id order (no deadlock between two processes' batches); a
--- lock that waited for another batch returns the link as that batch left it (and the counters'
--- UPDATE re-reads it likewise), so a link's hits are decided one batch after another across
--- processes. The time rules and the first human click are those of `decide_batch`
--- (smsapp/hit_writer.py), which SQLite runs: a hit is `too_soon` within 2 s of its message's
--- sending, a `burst` within 1 s of the link's previous hit (its stored last hit, then the
--- batch's hits before it); the first hit with no reason of a link never clicked is its first
--- human click. Hits of links gone since they were cached are not answered (nor written).
--- name: record_batch [postgresql]
+-- name: fold_count [sqlite]
+SELECT count(*) FROM temp.hit_fold;
+
+-- The tokens of the fold's hits whose link is gone (read only when some are).
+-- name: fold_gone [sqlite]
+SELECT DISTINCT e.value ->> 0 AS token
+FROM json_each(:hits) e
+WHERE NOT EXISTS (SELECT 1 FROM short_links l WHERE l.id = e.value ->> 1);
+
+-- PostgreSQL folds with one statement, which also advances the segment's position. The links'
+-- row locks are taken in id order (no deadlock between two processes' folds); a lock that
+-- waited for another fold returns the link as that fold left it (and the counters' UPDATE
+-- re-reads it likewise), so a link's hits are decided one fold after another across processes.
+-- name: fold [postgresql]
 WITH input AS (
-  SELECT *
-  FROM unnest(CAST(:ord AS int[]), CAST(:short_link_id AS bigint[]), CAST(:at AS timestamptz[]),
-              CAST(:request_reason AS text[]), CAST(:user_agent AS text[]),
-              CAST(:ip_hash AS text[]), CAST(:method AS text[]))
-    AS u(ord, short_link_id, at, request_reason, user_agent, ip_hash, method)
+  SELECT e.ord, e.v ->> 0 AS token, CAST(e.v ->> 1 AS bigint) AS short_link_id,
+         CAST(e.v ->> 6 AS timestamptz) AS at, e.v ->> 7 AS method, e.v ->> 8 AS user_agent,
+         e.v ->> 9 AS ip_hash, e.v ->> 10 AS request_reason
+  FROM json_array_elements(CAST(CAST(:hits AS text) AS json)) WITH ORDINALITY AS e(v, ord)
 ), links AS MATERIALIZED (
   SELECT l.id, l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, l.first_clicked_at,
          l.last_hit_at, j.sent_at
   FROM short_links l LEFT JOIN send_jobs j ON j.id = l.send_job_id
-  WHERE l.id = ANY(CAST(:ids AS bigint[]))
+  WHERE l.id IN (SELECT short_link_id FROM input)
   ORDER BY l.id
   FOR UPDATE OF l
 ), decided AS (
@@ -95,7 +157,7 @@ WITH input AS (
                                method, created_at)
   SELECT d.short_link_id, d.tenant_id, d.at, d.reason IS NOT NULL, d.reason, d.user_agent,
          d.ip_hash, d.method, d.at
-  FROM decided d
+  FROM decided d ORDER BY d.ord
 ), counts AS (
   UPDATE short_links l
   SET clicks_total = l.clicks_total + c.total, clicks_human = l.clicks_human + c.human,
@@ -114,10 +176,12 @@ WITH input AS (
   SELECT f.tenant_id, f.campaign_id, f.contact_id, f.send_job_id, 'CLICKED', f.at,
          jsonb_build_object('short_link_id', f.short_link_id, 'reason', NULL), f.at
   FROM firsts f
+), advanced AS (
+  UPDATE hit_journal_segments SET folded_bytes = :folded, updated_at = :now WHERE name = :name
 )
-SELECT d.ord, d.reason, f.ord IS NOT NULL AS first_human
-FROM decided d LEFT JOIN firsts f ON f.ord = d.ord
-ORDER BY d.ord;
+SELECT DISTINCT i.token
+FROM input i
+WHERE NOT EXISTS (SELECT 1 FROM links k WHERE k.id = i.short_link_id);
 
 -- Tenants with a short host of their own (smsapp/short_host.py reads them every few seconds).
 -- name: tenant_short_hosts

@@ -42,6 +42,7 @@ from smsapp.db import Row
 from smsapp.encoding import analyse
 from smsapp.errors import path_int
 from smsapp.fields import DomainError, InvalidInput
+from smsapp.hit_writer import HIT_WRITER
 from smsapp.keys import CLOCK, DB, SETTINGS
 from smsapp.money import cents_to_units, dollars_text
 from smsapp.pages import flash, redirect, render
@@ -514,6 +515,7 @@ async def links_page(request: web.Request) -> web.StreamResponse:
     tenant = await _tenant(request)
     campaign = await _campaign_or_404(request, tenant["id"])
     db, page = request.app[DB], page_number(request)
+    await request.app[HIT_WRITER].fold()  # the clicks with every hit answered so far
     rows = await db.all(
         "short_links.campaign_links",
         tenant_id=tenant["id"],

@@ -14,7 +14,7 @@ from smsapp import audit
 from smsapp.access import CALLER, Access, route
 from smsapp.errors import read_json
 from smsapp.fields import NotFound, check_fields
-from smsapp.hit_writer import HIT_WRITER, PendingHit
+from smsapp.hit_writer import HIT_WRITER, pending_hit
 from smsapp.keys import CLOCK, DB, LINK_CACHE, SETTINGS
 from smsapp.logs import request_id_var
 from smsapp.routes.common import api_errors
@@ -86,10 +86,9 @@ async def follow_link(request: web.Request) -> web.StreamResponse:
 
 
 async def _follow(request: web.Request) -> web.StreamResponse:
-    """The hit is committed before the 302 is answered (the hit writer batches hits, each
-    request waiting for its batch's commit). The target comes only from the stored link:
-    nothing in the request can change where it goes. On a tenant's own short host only that
-    tenant's links are served (smsapp/short_host.py)."""
+    """The hit is in the hit journal before the 302 is answered (smsapp/hit_writer.py). The
+    target comes only from the stored link: nothing in the request can change where it goes.
+    On a tenant's own short host only that tenant's links are served (smsapp/short_host.py)."""
     app = request.app
     token = request.match_info["token"]
     cache = app[LINK_CACHE]
@@ -110,19 +109,17 @@ async def _follow(request: web.Request) -> web.StreamResponse:
             return redirect_to(request, str(fallback))
         return page(request, 410, "This link has expired.")
     headers = request.headers
-    decision = await app[HIT_WRITER].record(
-        PendingHit(
-            link=link,
-            at=now,
-            method=request.method,
-            user_agent=headers.get("User-Agent"),
-            headers=headers,
-            ip_hash=ip_hash(app[SETTINGS].secret_key, request.remote),
+    await app[HIT_WRITER].record(
+        pending_hit(
+            token,
+            link,
+            now,
+            request.method,
+            headers.get("User-Agent"),
+            headers,
+            ip_hash(app[SETTINGS].secret_key, request.remote),
         )
     )
-    if decision is None:  # the link was deleted since it was cached
-        cache.forget(token)
-        return page(request, 404, NOT_FOUND)
     return redirect_to(request, link.target_url)
 
 
@@ -166,6 +163,7 @@ async def get_short_link(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     row = None
     if TOKEN_SHAPE.fullmatch(token):
+        await request.app[HIT_WRITER].fold()  # the counters with every hit answered so far
         row = await request.app[DB].one("short_links.of_tenant", tenant_id=tenant_id, token=token)
     if row is None:
         raise NotFound("short link")
