@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -74,8 +73,7 @@ async def test_a_process_killed_after_answering_loses_no_hit(
                 headers = {"User-Agent": f"{PHONE} {n}"}
                 async with http.get(url, headers=headers, allow_redirects=False) as response:
                     assert response.status == 302
-        first.process.send_signal(signal.SIGKILL)  # at once: some hits not folded yet
-        first.process.wait(10)
+        first.kill()  # at once: hits not folded yet
     finally:
         first.stop()
     assert (await stored(db))[0] <= 60

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
+            start_new_session=True,  # its own process group: `kill` reaches its workers too
         )
 
     def stderr(self) -> str:
@@ -77,6 +79,12 @@ class Server:
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.1)  # the process is still starting
         pytest.fail(f"serve did not answer /healthz within {STARTUP_LIMIT_S} s:\n{self.stderr()}")
+
+    def kill(self) -> None:
+        """SIGKILL to the process and the worker processes it started, as when a container is
+        killed (a worker would otherwise outlive its killed parent)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process.poll() is None:
