@@ -40,7 +40,7 @@ DELETE FROM temp.hit_fold;
 -- name: fold_decide [sqlite]
 INSERT INTO temp.hit_fold (ord, short_link_id, tenant_id, campaign_id, contact_id, send_job_id,
                            at, method, user_agent, ip_hash, reason, first_human)
-WITH input AS (
+WITH input AS MATERIALIZED (
   SELECT e.key AS ord, e.value ->> 1 AS short_link_id, e.value ->> 6 AS at,
          e.value ->> 7 AS method, e.value ->> 8 AS user_agent, e.value ->> 9 AS ip_hash,
          e.value ->> 10 AS request_reason
@@ -121,7 +121,7 @@ WITH input AS (
   SELECT e.ord, e.v ->> 0 AS token, CAST(e.v ->> 1 AS bigint) AS short_link_id,
          CAST(e.v ->> 6 AS timestamptz) AS at, e.v ->> 7 AS method, e.v ->> 8 AS user_agent,
          e.v ->> 9 AS ip_hash, e.v ->> 10 AS request_reason
-  FROM json_array_elements(CAST(CAST(:hits AS text) AS json)) WITH ORDINALITY AS e(v, ord)
+  FROM jsonb_array_elements(CAST(CAST(:hits AS text) AS jsonb)) WITH ORDINALITY AS e(v, ord)
 ), links AS MATERIALIZED (
   SELECT l.id, l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, l.first_clicked_at,
          l.last_hit_at, j.sent_at
