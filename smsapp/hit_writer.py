@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("smsapp.hit_writer")
 
-FOLD_SECONDS = 0.1  # how long journaled hits wait to be folded (and the counters trail)
+FOLD_SECONDS = 0.5  # how long journaled hits wait to be folded (and the counters trail)
 RETRY_SECONDS = 5.0  # after a fold failed (the database unreachable, say)
 
 

@@ -83,12 +83,13 @@ async def test_a_process_killed_after_answering_loses_no_hit(
         await healthy(second)
         deadline = time.monotonic() + FOLD_LIMIT_S
         while time.monotonic() < deadline:
-            if await stored(db) == (60, 60):
+            # The new process adopts the killed one's journal: folds it, then deletes it.
+            if await stored(db) == (60, 60) and len(journal_files(tmp_path)) == 2:
                 break
-            await asyncio.sleep(0.1)  # the new process adopts the killed one's journal
+            await asyncio.sleep(0.1)  # a real process at work
         assert await stored(db) == (60, 60), second.stderr()
         # Only the new process's own files are left (its lock and its one segment).
-        assert len(journal_files(tmp_path)) == 2
+        assert len(journal_files(tmp_path)) == 2, journal_files(tmp_path)
     finally:
         second.stop()
     assert await stored(db) == (60, 60)  # each hit once, whoever folded it

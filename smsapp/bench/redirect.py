@@ -1,7 +1,7 @@
 """`smsapp bench redirect [--backend sqlite|postgresql] [--seconds 5] [--connections 50]
 [--runs 1] [--warmup 1] [--breakdown]`: the short-link redirect `GET /s/{token}` with every hit
-recorded (pack §16 target: ≥ 75 % of the bare aiohttp 302 ceiling, p99 < 50 ms at 50
-connections).
+journaled before its 302 and folded into the database (pack §16 target: ≥ 75 % of the bare
+aiohttp 302 ceiling, p99 < 50 ms at 50 connections).
 
 Its ceiling is a bare aiohttp app whose only handler answers a 302 to a fixed URL, measured in
 the same run with the same load generator. Each server runs in its own (spawned) process, so the
@@ -11,13 +11,15 @@ the report names the one used. Each server first gets `--warmup` seconds of load
 (the app's link cache fills, connections are opened, as on a server that has been up a while);
 then `--runs` times the bare app and the app are loaded one after the other, and the top-level
 figures are those of the run with the median ratio (all runs are listed). `--breakdown` also
-loads, in each run, the app with its hit writer answering at once and writing nothing
+loads, in each run, the app with its hit writer answering at once and journaling nothing
 (`unrecorded`): what the app's request path costs without the recording.
 
 Requests rotate over one campaign's links (`--links`, 1,000 by default) with a phone browser's
 User-Agent, so hits are human wherever the click rules allow (a repeat within 1 s of a link's
-previous hit is a burst, a bot). Afterwards the hits in the database are counted: every answered
-302 (warm-up included) must have been recorded. The aiohttp client waits for its requests in
+previous hit is a burst, a bot). The servers are terminated as by a crash, so afterwards a new
+hit writer folds what they journaled and had not folded yet, as the app's next start would;
+then the hits in the database are counted: every answered 302 (warm-up included) must be
+there. The aiohttp client waits for its requests in
 flight, so the two counts must be equal; wrk stops with up to one request per connection
 unanswered, which the server may still record, so there the recorded hits may exceed the
 answered ones by at most that many per load.
