@@ -66,10 +66,6 @@ class PendingHit(NamedTuple):
 
     token: str
     link_id: int
-    tenant_id: int
-    campaign_id: int | None
-    contact_id: int | None
-    send_job_id: int | None
     at: datetime
     method: str
     user_agent: str  # cut to USER_AGENT_KEPT
@@ -89,10 +85,6 @@ def pending_hit(
     return PendingHit(
         token,
         link.id,
-        link.tenant_id,
-        link.campaign_id,
-        link.contact_id,
-        link.send_job_id,
         at,
         method,
         (user_agent or "")[:USER_AGENT_KEPT],
@@ -104,7 +96,7 @@ def pending_hit(
 def journal_line(hit: PendingHit) -> bytes:
     """The hit as one line of the journal: a JSON array of PendingHit's fields in order, its
     time in the stored form of times (`stored_value`), which the fold's SQL reads."""
-    return orjson.dumps((*hit[:6], stored_value(hit.at), *hit[7:])) + b"\n"
+    return orjson.dumps((hit.token, hit.link_id, stored_value(hit.at), *hit[3:])) + b"\n"
 
 
 def parse_line(line: bytes) -> PendingHit:
@@ -112,10 +104,10 @@ def parse_line(line: bytes) -> PendingHit:
     fields = orjson.loads(line)
     if not isinstance(fields, list) or len(fields) != len(PendingHit._fields):
         raise ValueError("not a journaled hit")
-    at = datetime.fromisoformat(fields[6])
+    at = datetime.fromisoformat(fields[2])
     if at.tzinfo is None:
         raise ValueError("a journaled hit's time has no time zone")
-    return PendingHit._make([*fields[:6], at, *fields[7:]])
+    return PendingHit._make([*fields[:2], at, *fields[3:]])
 
 
 class WriterClosed(RuntimeError):

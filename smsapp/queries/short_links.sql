@@ -11,9 +11,9 @@ SELECT fallback_url FROM tenants WHERE id = :tenant_id;
 
 -- --- The hit writer (smsapp/hit_writer.py): folding the hit journal into the database -------
 -- A fold reads whole lines of a journal segment and passes them as one JSON array (`hits`),
--- each hit an array: [token, short_link_id, tenant_id, campaign_id, contact_id, send_job_id,
--- at, method, user_agent, ip_hash, request_reason] (`hit_writer.PendingHit`; `at` in the
--- stored form of times, microseconds and +00:00). The database parses, decides and writes
+-- each hit an array: [token, short_link_id, at, method, user_agent, ip_hash, request_reason]
+-- (`hit_writer.PendingHit`; `at` in the stored form of times, microseconds and +00:00). What a
+-- hit's link says of it (tenant, campaign, contact, send job) is read from the link. The database parses, decides and writes
 -- them, so the app's process spends no time per hit on a fold (on SQLite: it shares Python's
 -- interpreter lock with the redirect).
 --
@@ -41,9 +41,9 @@ DELETE FROM temp.hit_fold;
 INSERT INTO temp.hit_fold (ord, short_link_id, tenant_id, campaign_id, contact_id, send_job_id,
                            at, method, user_agent, ip_hash, reason, first_human)
 WITH input AS MATERIALIZED (
-  SELECT e.key AS ord, e.value ->> 1 AS short_link_id, e.value ->> 6 AS at,
-         e.value ->> 7 AS method, e.value ->> 8 AS user_agent, e.value ->> 9 AS ip_hash,
-         e.value ->> 10 AS request_reason
+  SELECT e.key AS ord, e.value ->> 1 AS short_link_id, e.value ->> 2 AS at,
+         e.value ->> 3 AS method, e.value ->> 4 AS user_agent, e.value ->> 5 AS ip_hash,
+         e.value ->> 6 AS request_reason
   FROM json_each(:hits) e
 ), timed AS (
   SELECT i.*, l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, l.first_clicked_at,
@@ -119,8 +119,8 @@ WHERE NOT EXISTS (SELECT 1 FROM short_links l WHERE l.id = e.value ->> 1);
 -- name: fold [postgresql]
 WITH input AS (
   SELECT e.ord, e.v ->> 0 AS token, CAST(e.v ->> 1 AS bigint) AS short_link_id,
-         CAST(e.v ->> 6 AS timestamptz) AS at, e.v ->> 7 AS method, e.v ->> 8 AS user_agent,
-         e.v ->> 9 AS ip_hash, e.v ->> 10 AS request_reason
+         CAST(e.v ->> 2 AS timestamptz) AS at, e.v ->> 3 AS method, e.v ->> 4 AS user_agent,
+         e.v ->> 5 AS ip_hash, e.v ->> 6 AS request_reason
   FROM jsonb_array_elements(CAST(CAST(:hits AS text) AS jsonb)) WITH ORDINALITY AS e(v, ord)
 ), links AS MATERIALIZED (
   SELECT l.id, l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, l.first_clicked_at,
