@@ -161,12 +161,13 @@ async def _fold_postgresql(
                 folded=chunk.end, now=now,
             )  # fmt: skip
             gone = [row["token"] for row in rows]
+            folded = len(lines) - sum(row["hits"] for row in rows)
         elif chunk.end != start:
-            gone = []
+            gone, folded = [], 0
             await tx.run("hit_journal.advance", name=segment.name, folded=chunk.end, now=now)
         else:
             return Folded(start, 0, [], 0)
-    return Folded(chunk.end, len(lines) - len(gone), gone, unreadable)
+    return Folded(chunk.end, folded, gone, unreadable)
 
 
 def _fold_sqlite(

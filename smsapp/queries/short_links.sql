@@ -179,9 +179,10 @@ WITH input AS (
 ), advanced AS (
   UPDATE hit_journal_segments SET folded_bytes = :folded, updated_at = :now WHERE name = :name
 )
-SELECT DISTINCT i.token
+SELECT i.token, count(*) AS hits
 FROM input i
-WHERE NOT EXISTS (SELECT 1 FROM links k WHERE k.id = i.short_link_id);
+WHERE NOT EXISTS (SELECT 1 FROM links k WHERE k.id = i.short_link_id)
+GROUP BY i.token;
 
 -- Tenants with a short host of their own (smsapp/short_host.py reads them every few seconds).
 -- name: tenant_short_hosts
