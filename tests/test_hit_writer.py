@@ -229,6 +229,25 @@ async def journal(writer: HitWriter, hits: list[PendingHit]) -> None:
         await writer.record(hit)
 
 
+@asynccontextmanager
+async def running(writer: HitWriter) -> AsyncIterator[HitWriter]:
+    """`writer`'s own task, as the app runs it: closed (and so drained) on the way out."""
+    task = asyncio.create_task(writer.run())
+    try:
+        yield writer
+    finally:
+        writer.close()
+        await asyncio.wait_for(task, 10)
+
+
+async def until_folded(writer: HitWriter, hits: int) -> None:
+    """Wait, at the task's own pace (real time, at most 10 s), until it has folded `hits`."""
+    for _ in range(1000):
+        if writer.hits >= hits:
+            return
+        await asyncio.sleep(0.01)
+
+
 @pytest.mark.parametrize(
     ("state", "hits", "expected", "first"),
     [
@@ -475,19 +494,11 @@ async def test_the_task_folds_a_moment_after_hits_are_written(
     db: Database, journal_dir: Path, clock: ManualClock
 ) -> None:
     [link] = await make_links(db, clock, 1)
-    writer = HitWriter(db, HitJournal(journal_dir), clock, fold_seconds=0)
-    task = asyncio.create_task(writer.run())
-    try:
+    async with running(HitWriter(db, HitJournal(journal_dir), clock, fold_seconds=0)) as writer:
         await writer.record(pending(clock.now(), link))
-        for _ in range(1000):
-            if writer.hits:
-                break
-            await asyncio.sleep(0.01)  # real time: the task's own pace, at most 10 s
+        await until_folded(writer, 1)
         assert writer.hits == 1
         assert await stored(db, link.id) == (1, 1, 1, 1)
-    finally:
-        writer.close()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_a_links_last_hit_time_is_kept_and_never_goes_back(
@@ -645,16 +656,6 @@ async def test_two_processes_folding_the_same_links_keep_the_counters_exact(
     assert int(totals["clicked"]) == 4
 
 
-@asynccontextmanager
-async def running(writer: HitWriter) -> AsyncIterator[HitWriter]:
-    task = asyncio.create_task(writer.run())
-    try:
-        yield writer
-    finally:
-        writer.close()
-        await asyncio.wait_for(task, 10)
-
-
 async def test_the_running_writer_adopts_what_a_crashed_one_left_at_start(
     db: Database, journal_dir: Path, clock: ManualClock
 ) -> None:
@@ -663,9 +664,6 @@ async def test_the_running_writer_adopts_what_a_crashed_one_left_at_start(
     await crashed.record(pending(clock.now(), link))
     crashed.journal.close(folded=False)  # as a crash leaves it: lock released, segment kept
     async with running(HitWriter(db, HitJournal(journal_dir), clock, fold_seconds=3600)) as w:
-        for _ in range(1000):
-            if w.hits:
-                break
-            await asyncio.sleep(0.01)
+        await until_folded(w, 1)
     assert await stored(db, link.id) == (1, 1, 1, 1)
     assert files(journal_dir) == []
