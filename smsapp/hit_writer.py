@@ -13,8 +13,8 @@ is folded, reads the whole lines from there, and passes them to the database as 
 which SQL parses, decides and writes (`short_links.fold…` in smsapp/queries/short_links.sql):
 the hits, the links' counters and latest hit times, one CLICKED event per link's first human
 click, and the segment's new position. The app's process does no work per hit in a fold: on
-SQLite the fold runs on the writer's thread and would otherwise take Python's interpreter lock
-from the redirect. The time rules (too_soon, burst) and the first human click are decided
+SQLite, Python work per hit would take the interpreter lock from the redirect, while SQLite
+gives it up as it executes. The time rules (too_soon, burst) and the first human click are decided
 there, in the segment's order, from the links' stored state; hits of links gone since they were
 cached are dropped, and the link cache forgets their tokens.
 
@@ -30,29 +30,24 @@ a fold: `fold()` brings them up to date at once (the short-link API and links pa
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import NamedTuple
 
 import orjson
 from aiohttp import web
 
 from smsapp.click_rules import request_reason
 from smsapp.clock import Clock
-from smsapp.db import Database, compiled
-from smsapp.db.sqlite import SyncWriter, stored_value
+from smsapp.db import Database, Executor
+from smsapp.db.sqlite import stored_value
 from smsapp.hit_journal import SEGMENT_BYTES, HitJournal, Orphan, orphans, read_chunk
 from smsapp.keys import CLOCK, DB, LINK_CACHE, SETTINGS
 from smsapp.short_links import USER_AGENT_KEPT, Link
-
-if TYPE_CHECKING:
-    from smsapp.db.sqlite import SqliteDatabase
 
 log = logging.getLogger("smsapp.hit_writer")
 
@@ -144,70 +139,39 @@ def _hits_json(lines: list[bytes]) -> str:
     return (b"[" + b",".join(lines) + b"]").decode()
 
 
-async def _fold_postgresql(
+async def _fold_chunk(
     db: Database, segment: Path, until: int | None, now: datetime, check: bool
 ) -> Folded:
-    """One chunk of `segment` folded in one transaction: the segment's row (locked), then one
-    statement (`short_links.fold`) that decides and writes the hits and advances the row.
-    `check`: read each line first and leave out those that are not hits."""
+    """One chunk of `segment` folded in one transaction: the segment's row (claimed, and on
+    PostgreSQL locked), the chunk's whole lines written by SQL (`_fold_lines`), the row
+    advanced. `check`: read each line first and leave out those that are not hits."""
     async with db.transaction() as tx:
         start = int(await tx.val("hit_journal.claim", name=segment.name, now=now))
         chunk = read_chunk(segment, start, until)
-        lines = _readable(segment, chunk.lines) if check else chunk.lines
-        unreadable = len(chunk.lines) - len(lines)
-        if lines:
-            rows = await tx.all(
-                "short_links.fold", hits=_hits_json(lines), name=segment.name,
-                folded=chunk.end, now=now,
-            )  # fmt: skip
-            gone = [row["token"] for row in rows]
-            folded = len(lines) - sum(row["hits"] for row in rows)
-        elif chunk.end != start:
-            gone, folded = [], 0
-            await tx.run("hit_journal.advance", name=segment.name, folded=chunk.end, now=now)
-        else:
-            return Folded(start, 0, [], 0)
-    return Folded(chunk.end, folded, gone, unreadable)
-
-
-def _fold_sqlite(
-    segment: Path, until: int | None, now: datetime, check: bool, writer: SyncWriter
-) -> Folded:
-    """As `_fold_postgresql`, on SQLite's writer thread: the hits are decided into a temporary
-    table (`short_links.fold_decide`), which three statements then write from."""
-
-    def work(conn: sqlite3.Connection) -> Folded:
-        at = stored_value(now)
-        claim = conn.execute(_sqlite_sql("hit_journal.claim"), {"name": segment.name, "now": at})
-        start = int(claim.fetchone()["folded_bytes"])
-        chunk = read_chunk(segment, start, until)
-        lines = _readable(segment, chunk.lines) if check else chunk.lines
-        unreadable = len(chunk.lines) - len(lines)
         if chunk.end == start:
             return Folded(start, 0, [], 0)
-        gone: list[str] = []
-        folded = 0
-        if lines:
-            hits = {"hits": _hits_json(lines)}
-            conn.execute(_sqlite_sql("short_links.fold_table"))
-            conn.execute(_sqlite_sql("short_links.fold_clear"))
-            conn.execute(_sqlite_sql("short_links.fold_decide"), hits)
-            conn.execute(_sqlite_sql("short_links.fold_hits"))
-            conn.execute(_sqlite_sql("short_links.fold_counts"))
-            conn.execute(_sqlite_sql("short_links.fold_clicked"))
-            folded = conn.execute(_sqlite_sql("short_links.fold_count")).fetchone()["count(*)"]
-            if folded < len(lines):
-                rows = conn.execute(_sqlite_sql("short_links.fold_gone"), hits).fetchall()
-                gone = [row["token"] for row in rows]
-        advance = {"name": segment.name, "folded": chunk.end, "now": at}
-        conn.execute(_sqlite_sql("hit_journal.advance"), advance)
-        return Folded(chunk.end, folded, gone, unreadable)
-
-    return writer.transaction(work)
+        lines = _readable(segment, chunk.lines) if check else chunk.lines
+        gone, folded = await _fold_lines(tx, db.dialect, lines) if lines else ([], 0)
+        await tx.run("hit_journal.advance", name=segment.name, folded=chunk.end, now=now)
+    return Folded(chunk.end, folded, gone, len(chunk.lines) - len(lines))
 
 
-def _sqlite_sql(name: str) -> str:
-    return compiled(name, "sqlite")[0]
+async def _fold_lines(tx: Executor, dialect: str, lines: list[bytes]) -> tuple[list[str], int]:
+    """Decide and write the journaled hits `lines` (`short_links.fold…`): the tokens of those
+    whose link is gone, and how many hits were written. PostgreSQL does it in one statement;
+    SQLite decides into a temporary table, which three statements then write from."""
+    hits = _hits_json(lines)
+    if dialect == "postgresql":
+        rows = await tx.all("short_links.fold", hits=hits)
+    else:
+        await tx.run("short_links.fold_table")
+        await tx.run("short_links.fold_clear")
+        await tx.run("short_links.fold_decide", hits=hits)
+        for write in ("fold_hits", "fold_counts", "fold_clicked"):
+            await tx.run(f"short_links.{write}")
+        written = int(await tx.val("short_links.fold_count"))
+        rows = [] if written == len(lines) else await tx.all("short_links.fold_gone", hits=hits)
+    return [row["token"] for row in rows], len(lines) - sum(int(row["hits"]) for row in rows)
 
 
 class HitWriter:
@@ -371,22 +335,16 @@ class HitWriter:
     async def _fold_chunk(self, segment: Path, until: int | None) -> Folded:
         """One transaction's worth of `segment`. When it fails, the lines are read one by one
         and the fold is tried again without those that are not hits."""
+        now = self._clock.now()
         try:
-            done = await self._fold_chunk_once(segment, until, check=False)
+            done = await _fold_chunk(self._db, segment, until, now, check=False)
         except Exception:
-            done = await self._fold_chunk_once(segment, until, check=True)
+            done = await _fold_chunk(self._db, segment, until, now, check=True)
         if done.hits:
             self.folds += 1
             self.hits += done.hits
         self.unreadable += done.unreadable
         return done
-
-    async def _fold_chunk_once(self, segment: Path, until: int | None, *, check: bool) -> Folded:
-        now = self._clock.now()
-        if self._db.dialect == "sqlite":
-            work = functools.partial(_fold_sqlite, segment, until, now, check)
-            return await cast("SqliteDatabase", self._db).on_writer_thread(work)
-        return await _fold_postgresql(self._db, segment, until, now, check)
 
     async def _drop(self, segment: Path) -> None:
         """A segment folded whole and written no more: its file, then its position."""

@@ -424,9 +424,6 @@ async def test_a_fold_that_fails_writes_nothing_and_the_next_folds_each_hit_once
         assert await stored(db, link.id) == (5, 1, 5, 1)
 
     class Unreachable(GatedDatabase):
-        async def on_writer_thread(self, fn: Any) -> Any:
-            raise ConnectionError("the database is unreachable")
-
         def transaction(self) -> Any:
             raise ConnectionError("the database is unreachable")
 

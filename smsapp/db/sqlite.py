@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO
 
 import aiosqlite
 
@@ -35,7 +35,6 @@ from smsapp.db.stop_lock import ReadWriteLock, TenantLocks
 
 log = logging.getLogger("smsapp.db.sqlite")
 READERS = 4
-T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000
 
 
@@ -69,7 +68,7 @@ def _sql_value(value: Any) -> Any:
     return value
 
 
-stored_value = _sql_value  # for code that binds values itself (`SqliteDatabase.on_writer_thread`)
+stored_value = _sql_value  # a time in the form SQLite stores it (the hit journal writes it so)
 
 
 def _checked(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -106,26 +105,6 @@ def _reads_only(sql: str) -> bool:
     if first in ("SELECT", "VALUES"):
         return True
     return first == "WITH" and not _WRITE_WORD.search(sql)
-
-
-class SyncWriter:
-    """The writer connection on its own thread, for `SqliteDatabase.on_writer_thread`."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work(connection)` as one transaction: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK
-        when it raises (or when the COMMIT itself fails)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(self.conn)
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        return result
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
@@ -405,18 +384,6 @@ class SqliteDatabase:
 
     async def stop_lock(self, tenant_id: int) -> None:
         raise RuntimeError("stop_lock is taken inside a transaction")
-
-    async def on_writer_thread(self, fn: Callable[[SyncWriter], T]) -> T:
-        """Run `fn` on the writer's own thread, holding the writer until it returns; it writes
-        through `SyncWriter.transaction`, one transaction or several, all in one trip to that
-        thread, where `transaction()` makes one trip per statement and each trip costs about
-        100 µs of CPU in thread hand-offs. For the redirect's hit writer, whose batches would
-        otherwise spend more on those trips than on their statements. `fn` binds stored values
-        itself (`stored_value`); rows come back as dicts, times as datetimes."""
-        async with self._write_lock:
-            # aiosqlite runs a function on its connection's thread only through `_execute`.
-            run_on_thread: Callable[..., Awaitable[T]] = self._writer._execute
-            return await run_on_thread(fn, SyncWriter(self._writer._conn))
 
     @asynccontextmanager
     async def sender_session(self, tenant_id: int) -> AsyncIterator[_SenderSession]:

@@ -106,13 +106,14 @@ FROM temp.hit_fold WHERE first_human ORDER BY ord;
 -- name: fold_count [sqlite]
 SELECT count(*) FROM temp.hit_fold;
 
--- The tokens of the fold's hits whose link is gone (read only when some are).
+-- The tokens of the fold's hits whose link is gone, with their hits (read only when some are).
 -- name: fold_gone [sqlite]
-SELECT DISTINCT e.value ->> 0 AS token
+SELECT e.value ->> 0 AS token, count(*) AS hits
 FROM json_each(:hits) e
-WHERE NOT EXISTS (SELECT 1 FROM short_links l WHERE l.id = e.value ->> 1);
+WHERE NOT EXISTS (SELECT 1 FROM short_links l WHERE l.id = e.value ->> 1)
+GROUP BY e.value ->> 0;
 
--- PostgreSQL folds with one statement, which also advances the segment's position. The links'
+-- PostgreSQL folds with one statement. The links'
 -- row locks are taken in id order (no deadlock between two processes' folds); a lock that
 -- waited for another fold returns the link as that fold left it (and the counters' UPDATE
 -- re-reads it likewise), so a link's hits are decided one fold after another across processes.
@@ -176,8 +177,6 @@ WITH input AS (
   SELECT f.tenant_id, f.campaign_id, f.contact_id, f.send_job_id, 'CLICKED', f.at,
          jsonb_build_object('short_link_id', f.short_link_id, 'reason', NULL), f.at
   FROM firsts f
-), advanced AS (
-  UPDATE hit_journal_segments SET folded_bytes = :folded, updated_at = :now WHERE name = :name
 )
 SELECT i.token, count(*) AS hits
 FROM input i
