@@ -102,11 +102,17 @@ def test_the_redirect_benchmark_records_every_answered_hit(tmp_path: Path) -> No
     for run in report["runs"]:
         for side in ("ours", "ceiling", "unrecorded"):
             figure = run[side]
-            assert set(figure) == {"requests", "redirects", "requests_per_second", "p99_ms"}
+            assert set(figure) == {
+                "requests", "redirects", "requests_per_second", "p99_ms",
+                "server_cpu_us_per_request", "load_generator_cpu_us_per_request",
+            }  # fmt: skip
             assert figure["requests"] > 0
             assert figure["redirects"] == figure["requests"]
             assert figure["p99_ms"] > 0
+            assert figure["server_cpu_us_per_request"] > 0  # read from /proc (Linux)
+            assert figure["load_generator_cpu_us_per_request"] > 0
         assert run["ratio"] > 0 and run["unrecorded_ratio"] > 0
+    assert set(report["cpu_us_per_request"]) == {"ceiling", "ours", "unrecorded", "load_generator"}
     ours_total = sum(run["ours"]["redirects"] for run in report["runs"])
     assert report["redirects_answered"] > ours_total  # the warm-up's hits are answered too
     assert report["hits_recorded"] == report["redirects_answered"]

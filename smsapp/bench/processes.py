@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable
 from multiprocessing.queues import Queue
+from pathlib import Path
 
 from aiohttp import web
 
@@ -37,6 +39,18 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self._stop()
+
+    def cpu_seconds(self) -> float | None:
+        """The CPU time the server has used so far, all its threads; None where the system does
+        not tell (only Linux's /proc is read)."""
+        pid = self._process.pid
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        # Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _stop(self) -> None:
         self._process.terminate()

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import dataclasses
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -105,6 +106,8 @@ class Load:
     redirects: int  # answered with a 302
     seconds: float
     p99_ms: float
+    server_cpu: float | None = None  # CPU seconds the server used during the load
+    generator_cpu: float | None = None  # and the load generator
 
     @property
     def per_second(self) -> float:
@@ -116,7 +119,21 @@ class Load:
             "redirects": self.redirects,
             "requests_per_second": round(self.per_second, 1),
             "p99_ms": round(self.p99_ms, 2),
+            "server_cpu_us_per_request": self._per_request(self.server_cpu),
+            "load_generator_cpu_us_per_request": self._per_request(self.generator_cpu),
         }
+
+    def _per_request(self, cpu_seconds: float | None) -> float | None:
+        if cpu_seconds is None or not self.requests:
+            return None
+        return round(cpu_seconds / self.requests * 1e6, 1)
+
+
+def generator_cpu_seconds(wrk: bool) -> float:
+    """The CPU time the load generator has used so far: wrk's (a child process, counted once it
+    has exited), or this process's, whose event loop is the aiohttp client."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if wrk else resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def aiohttp_load(port: int, tokens: list[str], seconds: float, connections: int) -> Load:
@@ -250,6 +267,14 @@ async def recorded(url: DatabaseUrl, data_dir: Path) -> dict[str, int]:
     return {k: int(v) for k, v in row.items()}
 
 
+SIDES = ("ceiling", "ours", "unrecorded")
+
+
+def _median_cpu(runs: list[dict[str, Any]], side: str, figure: str) -> float | None:
+    values = [run[side][figure] for run in runs if side in run and run[side][figure] is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
 def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="smsapp bench redirect")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
@@ -276,10 +301,19 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     if args.client == "wrk" and wrk is None:
         raise ValueError("--client wrk: wrk is not on PATH")
 
-    def load(port: int, tokens: list[str], seconds: float) -> Load:
+    def load(server: ServerProcess, port: int, tokens: list[str], seconds: float) -> Load:
+        """One load on one server, with the CPU time each side used for it."""
+        server_before = server.cpu_seconds()
+        generator_before = generator_cpu_seconds(wrk is not None)
         if wrk is not None:
-            return wrk_load(wrk, port, tokens, seconds, args.connections)
-        return asyncio.run(aiohttp_load(port, tokens, seconds, args.connections))
+            result = wrk_load(wrk, port, tokens, seconds, args.connections)
+        else:
+            result = asyncio.run(aiohttp_load(port, tokens, seconds, args.connections))
+        server_after = server.cpu_seconds()
+        result.generator_cpu = generator_cpu_seconds(wrk is not None) - generator_before
+        if server_before is not None and server_after is not None:
+            result.server_cpu = server_after - server_before
+        return result
 
     runs: list[dict[str, Any]] = []
     answered = 0  # 302s the recording server gave, warm-up included
@@ -293,23 +327,24 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
             settings, database=url, data_dir=Path(data), short_link_base_url=None
         )
         with contextlib.ExitStack() as servers:
-            bare_port = servers.enter_context(ServerProcess(_server_main, "bare", None))
-            app_port = servers.enter_context(ServerProcess(_server_main, "app", app_settings))
-            plain_port = (
-                servers.enter_context(ServerProcess(_server_main, "unrecorded", app_settings))
-                if args.breakdown
-                else None
+            bare = ServerProcess(_server_main, "bare", None)
+            app = ServerProcess(_server_main, "app", app_settings)
+            plain = (
+                ServerProcess(_server_main, "unrecorded", app_settings) if args.breakdown else None
             )
+            bare_port = servers.enter_context(bare)
+            app_port = servers.enter_context(app)
+            plain_port = servers.enter_context(plain) if plain is not None else None
             # Warm-up, not counted: the app's link cache fills, connections are made.
-            for port in (bare_port, app_port, plain_port):
-                if port is not None and args.warmup > 0:
-                    warm = load(port, tokens, args.warmup)
-                    if port == app_port:
-                        answered += warm.redirects
-                        loads_on_ours += 1
+            if args.warmup > 0:
+                load(bare, bare_port, tokens, args.warmup)
+                answered += load(app, app_port, tokens, args.warmup).redirects
+                loads_on_ours += 1
+                if plain is not None and plain_port is not None:
+                    load(plain, plain_port, tokens, args.warmup)
             for _ in range(args.runs):
-                ceiling = load(bare_port, tokens, args.seconds)
-                ours = load(app_port, tokens, args.seconds)
+                ceiling = load(bare, bare_port, tokens, args.seconds)
+                ours = load(app, app_port, tokens, args.seconds)
                 answered += ours.redirects
                 loads_on_ours += 1
                 figures: dict[str, Any] = {
@@ -317,10 +352,12 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
                     "ceiling": ceiling.figures(),
                     "ratio": round(ours.per_second / ceiling.per_second, 3),
                 }
-                if plain_port is not None:
-                    plain = load(plain_port, tokens, args.seconds)
-                    figures["unrecorded"] = plain.figures()
-                    figures["unrecorded_ratio"] = round(plain.per_second / ceiling.per_second, 3)
+                if plain is not None and plain_port is not None:
+                    unrecorded = load(plain, plain_port, tokens, args.seconds)
+                    figures["unrecorded"] = unrecorded.figures()
+                    figures["unrecorded_ratio"] = round(
+                        unrecorded.per_second / ceiling.per_second, 3
+                    )
                 runs.append(figures)
             time.sleep(0.5)  # wrk leaves requests in flight: let the server finish them
         hits = asyncio.run(recorded(url, Path(data)))
@@ -332,6 +369,8 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         every_hit_recorded = 0 <= unanswered <= args.connections * loads_on_ours
     every_hit_recorded = every_hit_recorded and hits["clicks_total"] == hits["hits"]
     median = sorted(runs, key=lambda r: float(r["ratio"]))[len(runs) // 2]
+    cpu = {side: _median_cpu(runs, side, "server_cpu_us_per_request") for side in SIDES}
+    cpu["load_generator"] = _median_cpu(runs, "ceiling", "load_generator_cpu_us_per_request")
     return {
         "benchmark": "redirect",
         "backend": args.backend,
@@ -341,6 +380,10 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         "links": args.links,
         "warmup_seconds": args.warmup,
         **median,  # the run of the median ratio
+        # Median CPU time per request over the runs, of each server and of the load generator
+        # (with the bare server). They share the machine's cores, so when all of them are busy
+        # the ratio is about (generator + ceiling) / (generator + ours): docs/click-integrity.md.
+        "cpu_us_per_request": {side: value for side, value in cpu.items() if value is not None},
         "runs": runs,
         "hits_recorded": hits["hits"],
         "human_hits_recorded": hits["human"],
