@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
 
 from crawlerdetect import CrawlerDetect  # type: ignore[import-untyped]
+from multidict import MultiMapping
 
 REASONS = ("head", "prefetch", "empty_agent", "link_preview", "crawler", "too_soon", "burst")
 
@@ -55,18 +55,20 @@ def _agent_reason(user_agent: str) -> str | None:
     return None
 
 
-PREFETCH_HEADERS = frozenset({"purpose", "sec-purpose", "x-moz"})
+PREFETCH_HEADERS = ("Purpose", "Sec-Purpose", "X-Moz")
 
 
-def _is_prefetch(headers: Mapping[str, str]) -> bool:
-    # One pass over the headers, lower-casing only the few values that matter (this runs on
-    # every hit).
-    return any(
-        k.lower() in PREFETCH_HEADERS and "prefetch" in v.lower() for k, v in headers.items()
-    )
+def _is_prefetch(headers: MultiMapping[str]) -> bool:
+    # Looked up by name (case-insensitive in the request's headers), not a pass over them all:
+    # this runs on every hit.
+    for name in PREFETCH_HEADERS:
+        for value in headers.getall(name, ()):
+            if "prefetch" in value.lower():
+                return True
+    return False
 
 
-def request_reason(user_agent: str | None, method: str, headers: Mapping[str, str]) -> str | None:
+def request_reason(user_agent: str | None, method: str, headers: MultiMapping[str]) -> str | None:
     """The first of the rules that read the request alone (head … crawler) that holds."""
     if method.upper() == "HEAD":
         return "head"

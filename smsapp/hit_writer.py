@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from typing import NamedTuple
 
 import orjson
 from aiohttp import web
+from multidict import MultiMapping
 
 from smsapp.click_rules import request_reason
 from smsapp.clock import Clock
@@ -74,7 +75,7 @@ def pending_hit(
     at: datetime,
     method: str,
     user_agent: str | None,
-    headers: Mapping[str, str],
+    headers: MultiMapping[str],
     ip_hash: str,
 ) -> PendingHit:
     return PendingHit(

@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from multidict import CIMultiDict
 
 from smsapp.click_rules import REASONS, request_reason
+
+NO_HEADERS: CIMultiDict[str] = CIMultiDict()
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -114,24 +117,24 @@ def test_the_table_is_big_enough() -> None:
 
 @pytest.mark.parametrize("agent", HUMANS)
 def test_it_counts_a_real_browser_as_human(agent: str) -> None:
-    assert request_reason(agent, "GET", {}) is None
+    assert request_reason(agent, "GET", NO_HEADERS) is None
 
 
 @pytest.mark.parametrize(("agent", "reason"), ROBOTS)
 def test_it_marks_a_robot_with_its_reason(agent: str, reason: str) -> None:
-    assert request_reason(agent, "GET", {}) == reason
+    assert request_reason(agent, "GET", NO_HEADERS) == reason
 
 
 def test_it_treats_a_missing_agent_as_empty() -> None:
-    assert request_reason(None, "GET", {}) == "empty_agent"
+    assert request_reason(None, "GET", NO_HEADERS) == "empty_agent"
 
 
 PHONE = HUMANS[0]
 
 
 def test_head_is_a_bot_whatever_the_agent() -> None:
-    assert request_reason(PHONE, "HEAD", {}) == "head"
-    assert request_reason(PHONE, "head", {}) == "head"
+    assert request_reason(PHONE, "HEAD", NO_HEADERS) == "head"
+    assert request_reason(PHONE, "head", NO_HEADERS) == "head"
 
 
 @pytest.mark.parametrize(
@@ -146,22 +149,27 @@ def test_head_is_a_bot_whatever_the_agent() -> None:
     ],
 )
 def test_a_prefetch_is_a_bot(headers: dict[str, str]) -> None:
+    assert request_reason(PHONE, "GET", CIMultiDict(headers)) == "prefetch"
+
+
+def test_a_prefetch_in_any_of_a_headers_values_is_a_bot() -> None:
+    headers = CIMultiDict([("Sec-Purpose", "prerender"), ("sec-purpose", "prefetch")])
     assert request_reason(PHONE, "GET", headers) == "prefetch"
 
 
 def test_unrelated_headers_do_not_make_a_bot() -> None:
     headers = {"Accept": "text/html", "Sec-Fetch-Mode": "navigate", "Purpose": ""}
-    assert request_reason(PHONE, "GET", headers) is None
+    assert request_reason(PHONE, "GET", CIMultiDict(headers)) is None
 
 
 def test_the_first_rule_that_holds_is_the_reason() -> None:
     """The request's rules in order; the time rules come after them (tests/test_hit_writer.py
     decides those, on both backends, as the fold does)."""
-    assert request_reason("", "HEAD", {"Purpose": "prefetch"}) == "head"
-    assert request_reason("", "GET", {"Purpose": "prefetch"}) == "prefetch"
-    assert request_reason("", "GET", {}) == "empty_agent"
-    assert request_reason("WhatsApp/2", "GET", {}) == "link_preview"
-    assert request_reason(PHONE, "GET", {}) is None
+    assert request_reason("", "HEAD", CIMultiDict({"Purpose": "prefetch"})) == "head"
+    assert request_reason("", "GET", CIMultiDict({"Purpose": "prefetch"})) == "prefetch"
+    assert request_reason("", "GET", NO_HEADERS) == "empty_agent"
+    assert request_reason("WhatsApp/2", "GET", NO_HEADERS) == "link_preview"
+    assert request_reason(PHONE, "GET", NO_HEADERS) is None
     assert set(REASONS) == {
         "head", "prefetch", "empty_agent", "link_preview", "crawler", "too_soon", "burst"
     }  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
+from multidict import CIMultiDict
 
 from smsapp import hit_journal, hit_writer
 from smsapp.clock import ManualClock
@@ -49,7 +50,8 @@ def pending(
     at: datetime, target: Link, agent: str = PHONE, method: str = "GET", key: str = "Tok"
 ) -> PendingHit:
     """A hit on `target`, whose token is `key` (only a gone link's matters)."""
-    return pending_hit(key, target, at, method, agent, {"User-Agent": agent}, "ab" * 32)
+    headers = CIMultiDict({"User-Agent": agent})
+    return pending_hit(key, target, at, method, agent, headers, "ab" * 32)
 
 
 def seconds(s: float) -> datetime:
@@ -323,7 +325,9 @@ async def test_the_request_reasons_come_with_the_hit_and_every_rule_has_its_code
         id=busy.id,
     )
     at = [now + timedelta(seconds=s) for s in (0, 0.2, 1.5, 0.3, 3, 3.1, 5, 9, 9.5)]
-    prefetch = pending_hit("T", fresh, at[0], "GET", PHONE, {"Sec-Purpose": "prefetch"}, "ab")
+    prefetch = pending_hit(
+        "T", fresh, at[0], "GET", PHONE, CIMultiDict({"Sec-Purpose": "prefetch"}), "ab"
+    )
     await journal(writer, [
         prefetch,  # prefetch
         pending(at[1], fresh, agent=PREVIEW),  # link_preview (still the link's last hit)

@@ -8,7 +8,8 @@ import logging
 import re
 import uuid
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
 
 from smsapp import audit
 from smsapp.access import CALLER, Access, route
@@ -32,8 +33,10 @@ log = logging.getLogger("smsapp.short_links")
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9]{8,64}")
 HSTS = "max-age=31536000; includeSubDomains"
 ROBOTS_TXT = "User-agent: *\nDisallow: /s/\nDisallow: /u/\n"
-HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
-HEADERS_HSTS = {**HEADERS, "Strict-Transport-Security": HSTS}
+HEADERS = CIMultiDict(
+    {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+)
+HEADERS_HSTS = CIMultiDict({**HEADERS, "Strict-Transport-Security": HSTS})
 
 
 @functools.cache
@@ -41,16 +44,19 @@ def _https_configured(short_link_base_url: str | None, public_base_url: str) -> 
     return any(url.startswith("https://") for url in (short_link_base_url or "", public_base_url))
 
 
-def link_headers(request: web.Request) -> dict[str, str]:
-    """The headers of every answer of the redirect (pack §9)."""
+def link_headers(request: web.Request) -> CIMultiDict[str]:
+    """The headers of every answer of the redirect (pack §9), a copy of its own: a response
+    takes its headers as they are and adds to them."""
     settings = request.app[SETTINGS]
     if request.secure or _https_configured(settings.short_link_base_url, settings.public_base_url):
-        return HEADERS_HSTS
-    return HEADERS
+        return HEADERS_HSTS.copy()
+    return HEADERS.copy()
 
 
 def redirect_to(request: web.Request, location: str) -> web.Response:
-    return web.Response(status=302, headers={"Location": location, **link_headers(request)})
+    headers = link_headers(request)
+    headers[hdrs.LOCATION] = location
+    return web.Response(status=302, headers=headers)
 
 
 def page(request: web.Request, status: int, message: str) -> web.Response:
