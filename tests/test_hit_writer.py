@@ -23,6 +23,7 @@ from smsapp import hit_journal, hit_writer
 from smsapp.clock import ManualClock
 from smsapp.config import DatabaseUrl
 from smsapp.db import Database, Sql, open_database
+from smsapp.db.sqlite import stored_value
 from smsapp.hit_journal import HitJournal
 from smsapp.hit_writer import (
     HitWriter,
@@ -69,6 +70,24 @@ def test_a_hit_goes_into_one_journal_line_and_comes_back_the_same() -> None:
         assert line.endswith(b"\n") and line.count(b"\n") == 1
         assert parse_line(line) == hit
         assert parse_line(line).request_reason == "head"
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        T0,  # no fraction of a second
+        T0 + timedelta(microseconds=1),
+        T0 + timedelta(microseconds=120_000),
+        T0 + timedelta(microseconds=999_999),
+        T0.astimezone(timezone(timedelta(hours=10))) + timedelta(microseconds=5),
+        T0.astimezone(timezone(timedelta(hours=-3, minutes=-30))),
+    ],
+)
+def test_a_lines_time_is_in_the_stored_form_that_the_folds_sql_reads(at: datetime) -> None:
+    link = Link(5, 7, 8, 9, None, "https://shop.example/", T0 + timedelta(days=60))
+    fields = orjson.loads(journal_line(pending(at, link)))
+    assert fields[2] == stored_value(at)
+    assert len(fields[2]) == len("2026-03-01T12:00:00.000000+00:00")
 
 
 @pytest.mark.parametrize(
