@@ -37,7 +37,6 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from smsapp.access import Handler
-from smsapp.clock import Clock
 from smsapp.config import Settings
 from smsapp.db import Executor
 from smsapp.keys import CLOCK, DB
@@ -54,6 +53,7 @@ FAILED = "Something went wrong on our side. Please try the link again in a momen
 
 
 @functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # a request's Host: the same few, on every request
 def host_name(netloc: str) -> str | None:
     """`Go.Example:443` → `go.example`; None when there is no host in it."""
     try:
@@ -106,11 +106,11 @@ class TenantHosts:
             or (self._read_at is not None and now < self._read_at)  # the clock went back
         )
 
-    async def tenants_of(self, db: Executor, clock: Clock, host: str) -> frozenset[int] | None:
-        """The tenants whose own short host `host` is; None when it is nobody's."""
-        if self._due(clock.now()):
+    async def tenants_of(self, db: Executor, now: datetime, host: str) -> frozenset[int] | None:
+        """The tenants whose own short host `host` is; None when it is nobody's. `now`: the
+        request's time (the redirect reads its clock once)."""
+        if self._due(now):
             async with self._lock:
-                now = clock.now()
                 if self._due(now):
                     try:
                         self._hosts = tenant_hosts_map(
@@ -172,12 +172,12 @@ class ShortHosts:
             return None
         return host
 
-    async def link_tenants(self, request: web.Request) -> frozenset[int] | None:
+    async def link_tenants(self, request: web.Request, now: datetime) -> frozenset[int] | None:
         """The tenants whose links the request's host may serve; None when it may serve any."""
         host = self.tenant_host(request)
         if host is None:
             return None
-        return await self.tenant_hosts.tenants_of(request.app[DB], request.app[CLOCK], host)
+        return await self.tenant_hosts.tenants_of(request.app[DB], now, host)
 
 
 SHORT_HOSTS = web.AppKey("short_hosts", ShortHosts)
@@ -197,7 +197,8 @@ def short_host_middleware(hosts: ShortHosts) -> Middleware:
             return await handler(request)
         if host == hosts.platform:
             return await only_links(request, handler)
-        tenants = await hosts.tenant_hosts.tenants_of(request.app[DB], request.app[CLOCK], host)
+        now = request.app[CLOCK].now()
+        tenants = await hosts.tenant_hosts.tenants_of(request.app[DB], now, host)
         if tenants is None:
             return await handler(request)
         return await only_links(request, handler)

@@ -103,12 +103,12 @@ async def _follow(request: web.Request) -> web.StreamResponse:
         link = await cache.load(app[DB], token)
     if link is None:
         return page(request, 404, NOT_FOUND)
+    now = app[CLOCK].now()
     hosts = app[SHORT_HOSTS]
-    if hosts.tenant_host(request) is not None:
-        tenants = await hosts.link_tenants(request)
+    if hosts.tenant_host(request) is not None:  # not the public host: maybe a tenant's own
+        tenants = await hosts.link_tenants(request, now)
         if tenants is not None and link.tenant_id not in tenants:
             return page(request, 404, NOT_FOUND)
-    now = app[CLOCK].now()
     if link.expires_at <= now:
         fallback = await app[DB].val("short_links.fallback_url", tenant_id=link.tenant_id)
         if fallback:
