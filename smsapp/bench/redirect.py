@@ -12,7 +12,9 @@ the report names the one used. Each server first gets `--warmup` seconds of load
 then `--runs` times the bare app and the app are loaded one after the other, and the top-level
 figures are those of the run with the median ratio (all runs are listed). `--breakdown` also
 loads, in each run, the app with its hit writer answering at once and journaling nothing
-(`unrecorded`): what the app's request path costs without the recording.
+(`unrecorded`): what the app's request path costs without the recording. Each load also
+reports the CPU time per request of the server and of the load generator (docs/
+click-integrity.md explains how they make the ratio).
 
 Requests rotate over one campaign's links (`--links`, 1,000 by default) with a phone browser's
 User-Agent, so hits are human wherever the click rules allow (a repeat within 1 s of a link's
