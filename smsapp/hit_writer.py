@@ -54,6 +54,7 @@ log = logging.getLogger("smsapp.hit_writer")
 
 FOLD_SECONDS = 0.5  # how long journaled hits wait to be folded (and the counters trail)
 RETRY_SECONDS = 5.0  # after a fold failed (the database unreachable, say)
+FOLD_STALE_SECONDS = 60  # folds failing this long: /readyz says the writer is stalled
 
 
 class PendingHit(NamedTuple):
@@ -209,6 +210,8 @@ class HitWriter:
         self._folded_to: dict[str, int] = {}  # this process's segments: how far folded
         self._closing = False
         self._closed = asyncio.Event()
+        self._write_error: str | None = None  # the last write's failure, until one succeeds
+        self._failing_since: datetime | None = None  # the first of the folds failing since
         self.folds = 0  # transactions that folded hits (figures for tests and the benchmark)
         self.hits = 0  # hits folded
         self.unreadable = 0  # journal lines skipped
@@ -248,14 +251,35 @@ class HitWriter:
             self.journal.write(b"".join(lines))
         except OSError as exc:
             log.exception("%d short-link hits could not be journaled", len(lines))
+            self._write_error = f"{type(exc).__name__}: {exc}"
             for future in waiting:
                 if not future.done():
                     future.set_exception(exc)
             return
+        self._write_error = None
         for future in waiting:
             if not future.done():  # a request cancelled while waiting: its hit is kept anyway
                 future.set_result(None)
         self._written.set()
+
+    async def readiness(self) -> str:
+        """ "ok" when hits can be journaled and the journal is being folded, else what is wrong
+        (the `hit_journal` check of /readyz). Opens the journal if no hit has yet."""
+        try:
+            journal = await self._opened()
+        except Exception as exc:
+            return f"cannot open: {type(exc).__name__}: {exc}"
+        if self._write_error is not None:
+            return f"failing: the last write failed ({self._write_error})"
+        if not journal.active.exists():
+            # Deleted under the app (the data directory cleaned, say): writes would still
+            # succeed, into a file no fold can find.
+            return f"missing: {journal.active} is gone"
+        if self._failing_since is not None:
+            seconds = (self._clock.now() - self._failing_since).total_seconds()
+            if seconds >= FOLD_STALE_SECONDS:
+                return f"stalled: no fold has succeeded for {seconds:.0f} s"
+        return "ok"
 
     async def run(self) -> None:
         """Fold until closed: what other processes left first, then this process's hits a
@@ -297,29 +321,40 @@ class HitWriter:
         """Fold every journaled hit into the database, this process's and those left by
         processes that died; the hits folded."""
         async with self._fold_lock:
-            self._written.clear()
-            folded = 0
-            journal = await self._opened()
-            for lock in orphans(journal.directory, journal.owner):
-                orphan = Orphan(lock)
-                with orphan as segments:
-                    if segments is None:
-                        continue  # its owner lives, or another process is adopting it
-                    for segment in segments:
-                        folded += (await self._fold_segment(segment, None))[0]
-                        await self._drop(segment)
-                    orphan.done()
-            written = journal.size  # the active segment is folded this far, not what comes after
-            for segment in journal.segments():
-                until = written if segment == journal.active else None
-                hits, end = await self._fold_segment(segment, until)
-                folded += hits
-                if segment != journal.active:
-                    await self._drop(segment)
-                elif end == journal.size >= SEGMENT_BYTES:
-                    # Big and folded whole (no await since `size` was read): a new segment.
-                    await self._drop(journal.roll())
+            try:
+                folded = await self._fold_all()
+            except Exception:
+                if self._failing_since is None:
+                    self._failing_since = self._clock.now()
+                raise
+            self._failing_since = None
             return folded
+
+    async def _fold_all(self) -> int:
+        """What `fold` does, under its lock."""
+        self._written.clear()
+        folded = 0
+        journal = await self._opened()
+        for lock in orphans(journal.directory, journal.owner):
+            orphan = Orphan(lock)
+            with orphan as segments:
+                if segments is None:
+                    continue  # its owner lives, or another process is adopting it
+                for segment in segments:
+                    folded += (await self._fold_segment(segment, None))[0]
+                    await self._drop(segment)
+                orphan.done()
+        written = journal.size  # the active segment is folded this far, not what comes after
+        for segment in journal.segments():
+            until = written if segment == journal.active else None
+            hits, end = await self._fold_segment(segment, until)
+            folded += hits
+            if segment != journal.active:
+                await self._drop(segment)
+            elif end == journal.size >= SEGMENT_BYTES:
+                # Big and folded whole (no await since `size` was read): a new segment.
+                await self._drop(journal.roll())
+        return folded
 
     async def _fold_segment(self, segment: Path, until: int | None) -> tuple[int, int]:
         """Fold `segment` from where it was left to its last whole line (or to byte `until`,

@@ -24,7 +24,25 @@ async def test_it_is_ready_when_the_database_answers_and_migrations_are_current(
     response = await client.get("/readyz")
     body = await response.json()
     assert response.status == 200, body
-    assert body["checks"] == {"database": "ok", "migrations": "ok"}
+    assert body["checks"] == {"database": "ok", "migrations": "ok", "hit_journal": "ok"}
+
+
+async def test_it_is_not_ready_when_the_hit_journal_is_gone(
+    client: TestClient[Any, Any],
+) -> None:
+    """Each redirect journals its hit first (smsapp/hit_writer.py): a journal deleted under
+    the app would take hits no fold can find."""
+    import shutil
+
+    from smsapp.hit_writer import HIT_WRITER
+
+    assert (await client.get("/readyz")).status == 200
+    shutil.rmtree(client.app[HIT_WRITER].journal.directory)
+    response = await client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503
+    assert body["checks"]["hit_journal"].startswith("missing: ")
+    assert body["checks"]["database"] == "ok"
 
 
 async def test_it_is_not_ready_while_migrations_are_pending(
@@ -43,6 +61,7 @@ async def test_it_is_not_ready_while_migrations_are_pending(
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["migrations"].startswith("pending: 0001_initial_schema")
     assert "smsapp migrate" in body["checks"]["migrations"]
+    assert "hit_journal" not in body["checks"]  # its tables come with the migrations
     health = await client.get("/healthz")
     assert health.status == 200  # liveness does not depend on the database
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +27,7 @@ from smsapp.db import Database, Sql, open_database
 from smsapp.db.sqlite import stored_value
 from smsapp.hit_journal import HitJournal
 from smsapp.hit_writer import (
+    FOLD_STALE_SECONDS,
     HitWriter,
     PendingHit,
     WriterClosed,
@@ -430,6 +432,65 @@ async def test_a_failed_write_answers_its_error_and_the_next_goes_to_a_new_segme
     assert await stored(db, link.id) == (1, 1, 1, 1)
     assert not torn.exists()  # folded as far as it goes and written no more: deleted
     assert await db.val(Sql("SELECT count(*) FROM hit_journal_segments")) == 1
+
+
+async def test_it_is_not_ready_after_a_failed_write_until_a_write_succeeds(
+    db: Database, writer: HitWriter, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [link] = await make_links(db, clock, 1)
+    assert await writer.readiness() == "ok"
+
+    def disk_full(fd: int, data: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("smsapp.hit_journal.os.write", disk_full)
+    with pytest.raises(OSError):
+        await writer.record(pending(clock.now(), link))
+    assert await writer.readiness() == (
+        "failing: the last write failed (OSError: [Errno 28] No space left on device)"
+    )
+    monkeypatch.undo()
+    await writer.record(pending(clock.now(), link))
+    assert await writer.readiness() == "ok"
+
+
+async def test_it_is_not_ready_when_its_segment_was_deleted_under_it(
+    writer: HitWriter, journal_dir: Path
+) -> None:
+    assert await writer.readiness() == "ok"
+    shutil.rmtree(journal_dir)  # the data directory cleaned while the app runs
+    assert (await writer.readiness()).startswith("missing: ")
+
+
+async def test_it_is_stalled_once_folds_have_failed_for_a_minute(
+    db: Database, writer: HitWriter, clock: ManualClock
+) -> None:
+    [link] = await make_links(db, clock, 1)
+    await writer.record(pending(clock.now(), link))
+
+    class SometimesUnreachable(GatedDatabase):
+        down = True
+
+        def transaction(self) -> Any:
+            if self.down:
+                raise ConnectionError("the database is unreachable")
+            return self.db.transaction()
+
+    database = SometimesUnreachable(db)
+    folding = HitWriter(database, writer.journal, clock)
+    with pytest.raises(ConnectionError):
+        await folding.fold()
+    clock.advance(seconds=FOLD_STALE_SECONDS - 1)
+    with pytest.raises(ConnectionError):
+        await folding.fold()
+    assert await folding.readiness() == "ok"  # failing, but not for long yet
+    clock.advance(seconds=1)
+    assert await folding.readiness() == (
+        f"stalled: no fold has succeeded for {FOLD_STALE_SECONDS} s"
+    )
+    database.down = False
+    assert await folding.fold() == 1
+    assert await folding.readiness() == "ok"
 
 
 async def test_a_fold_that_fails_writes_nothing_and_the_next_folds_each_hit_once(

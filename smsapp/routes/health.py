@@ -6,6 +6,7 @@ from aiohttp import web
 
 from smsapp.access import Access, route
 from smsapp.db.migrate import migration_ids
+from smsapp.hit_writer import HIT_WRITER
 from smsapp.keys import CLOCK, DB, SENDER
 
 # The send loop finishes a round at least every few seconds; this long without one means it
@@ -35,6 +36,9 @@ async def readyz(request: web.Request) -> web.Response:
     checks["migrations"] = (
         "ok" if not pending else f"pending: {', '.join(pending)} (run smsapp migrate)"
     )
+    if not pending and HIT_WRITER in request.app:
+        # Every redirect journals its hit before answering: no journal, no links.
+        checks["hit_journal"] = await request.app[HIT_WRITER].readiness()
     if SENDER in request.app:
         age = request.app[SENDER].seconds_since_last_round()
         checks["send_loop"] = (
