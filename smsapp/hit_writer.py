@@ -263,8 +263,8 @@ class HitWriter:
         self._written.set()
 
     async def readiness(self) -> str:
-        """ "ok" when hits can be journaled and the journal is being folded, else what is wrong
-        (the `hit_journal` check of /readyz). Opens the journal if no hit has yet."""
+        """The `hit_journal` check of /readyz: `ok` when hits can be journaled and the journal
+        is being folded, else what is wrong. Opens the journal if no hit has yet."""
         try:
             journal = await self._opened()
         except Exception as exc:

@@ -53,7 +53,6 @@ FAILED = "Something went wrong on our side. Please try the link again in a momen
 
 
 @functools.lru_cache(maxsize=1024)
-@functools.lru_cache(maxsize=1024)  # a request's Host: the same few, on every request
 def host_name(netloc: str) -> str | None:
     """`Go.Example:443` → `go.example`; None when there is no host in it."""
     try:
