@@ -165,17 +165,16 @@ async def _fold_chunk(
 async def _fold_lines(tx: Executor, dialect: str, lines: list[bytes]) -> tuple[list[str], int]:
     """Decide and write the journaled hits `lines` (`short_links.fold…`): the tokens of those
     whose link is gone, and how many hits were written. PostgreSQL does it in one statement;
-    SQLite decides into a temporary table, which three statements then write from."""
+    SQLite writes the hits, deciding them as it inserts, then the events and counters from the
+    rows it has just written."""
     hits = _hits_json(lines)
     if dialect == "postgresql":
         rows = await tx.all("short_links.fold", hits=hits)
     else:
-        await tx.run("short_links.fold_table")
-        await tx.run("short_links.fold_clear")
-        await tx.run("short_links.fold_decide", hits=hits)
-        for write in ("fold_hits", "fold_counts", "fold_clicked"):
-            await tx.run(f"short_links.{write}")
-        written = int(await tx.val("short_links.fold_count"))
+        before = int(await tx.val("short_links.fold_before"))
+        written = await tx.run("short_links.fold_hits", hits=hits)
+        await tx.run("short_links.fold_clicked", before=before)  # before fold_counts
+        await tx.run("short_links.fold_counts", before=before)
         rows = [] if written == len(lines) else await tx.all("short_links.fold_gone", hits=hits)
     return [row["token"] for row in rows], len(lines) - sum(int(row["hits"]) for row in rows)
 

@@ -292,6 +292,9 @@ async def until_folded(writer: HitWriter, hits: int) -> None:
         ({"sent_at": seconds(-1.999)}, [0], ["too_soon"], None),
         # A hit stamped earlier than the stored one (another process's clock) is still a burst.
         ({"last_hit_at": seconds(0.3)}, [0], ["burst"], None),
+        # A clock that went back within the fold: still a burst, and the first click is the
+        # first hit journaled.
+        ({}, [2, 0, 3.5], [None, "burst", None], 0),
     ],
 )  # fmt: skip
 async def test_it_decides_hits_in_journal_order(

@@ -25,28 +25,23 @@ SELECT fallback_url FROM tenants WHERE id = :tenant_id;
 -- sets first_clicked_at and writes the one CLICKED event. Hits of links gone since they were
 -- cached are dropped, and their tokens returned (the link cache forgets them).
 
--- SQLite decides a fold into a temporary table, which the writes then read. Times are stored
--- as text in one fixed form, so a time's microseconds since 1970 are read off it exactly.
--- name: fold_table [sqlite]
-CREATE TEMP TABLE IF NOT EXISTS hit_fold (
-    ord INTEGER PRIMARY KEY, short_link_id INTEGER, tenant_id INTEGER, campaign_id INTEGER,
-    contact_id INTEGER, send_job_id INTEGER, at TEXT, method TEXT, user_agent TEXT,
-    ip_hash TEXT, reason TEXT, first_human INTEGER
-);
+-- SQLite writes the hits first, deciding them as it inserts, then reads back the rows it has
+-- just written (ids past `before`, the largest id before the fold: SQLite has one writer) for
+-- the counters and the CLICKED events. Times are stored as text in one fixed form, so a time's
+-- microseconds since 1970 are read off it exactly.
+-- name: fold_before [sqlite]
+SELECT coalesce(max(id), 0) FROM short_link_hits;
 
--- name: fold_clear [sqlite]
-DELETE FROM temp.hit_fold;
-
--- name: fold_decide [sqlite]
-INSERT INTO temp.hit_fold (ord, short_link_id, tenant_id, campaign_id, contact_id, send_job_id,
-                           at, method, user_agent, ip_hash, reason, first_human)
+-- name: fold_hits [sqlite]
+INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
+                             method, created_at)
 WITH input AS MATERIALIZED (
   SELECT e.key AS ord, e.value ->> 1 AS short_link_id, e.value ->> 2 AS at,
          e.value ->> 3 AS method, e.value ->> 4 AS user_agent, e.value ->> 5 AS ip_hash,
          e.value ->> 6 AS request_reason
   FROM json_each(:hits) e
 ), timed AS (
-  SELECT i.*, l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, l.first_clicked_at,
+  SELECT i.*, l.tenant_id,
          CAST(strftime('%s', substr(i.at, 1, 19)) AS INTEGER) * 1000000
            + CAST(substr(i.at, 21, 6) AS INTEGER) AS at_us,
          CAST(strftime('%s', substr(j.sent_at, 1, 19)) AS INTEGER) * 1000000
@@ -71,40 +66,38 @@ WITH input AS MATERIALIZED (
          END AS reason
   FROM previous p
 )
-SELECT d.ord, d.short_link_id, d.tenant_id, d.campaign_id, d.contact_id, d.send_job_id, d.at,
-       d.method, d.user_agent, d.ip_hash, d.reason,
-       d.reason IS NULL AND d.first_clicked_at IS NULL
-         AND d.ord = min(CASE WHEN d.reason IS NULL THEN d.ord END)
-                       OVER (PARTITION BY d.short_link_id)
-FROM decided d;
+SELECT d.short_link_id, d.tenant_id, d.at, d.reason IS NOT NULL, d.reason, d.user_agent,
+       d.ip_hash, d.method, d.at
+FROM decided d ORDER BY d.ord;
 
--- name: fold_hits [sqlite]
-INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason, user_agent, ip_hash,
-                             method, created_at)
-SELECT short_link_id, tenant_id, at, reason IS NOT NULL, reason, user_agent, ip_hash, method, at
-FROM temp.hit_fold ORDER BY ord;
+-- A link's first human hit of the fold (the smallest id), when it had none before: the CLICKED
+-- event. Before fold_counts, which sets first_clicked_at.
+-- name: fold_clicked [sqlite]
+INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data,
+                    created_at)
+SELECT l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, 'CLICKED', h.at,
+       json_object('short_link_id', l.id, 'reason', NULL), h.at
+FROM (
+  SELECT min(id) AS id FROM short_link_hits
+  WHERE id > :before AND NOT is_bot GROUP BY short_link_id
+) AS f
+JOIN short_link_hits h ON h.id = f.id
+JOIN short_links l ON l.id = h.short_link_id
+WHERE l.first_clicked_at IS NULL
+ORDER BY f.id;
 
 -- name: fold_counts [sqlite]
 UPDATE short_links
 SET clicks_total = clicks_total + c.total, clicks_human = clicks_human + c.human,
-    first_clicked_at = coalesce(first_clicked_at, c.first_at),
+    first_clicked_at = coalesce(first_clicked_at,
+                                (SELECT h.at FROM short_link_hits h WHERE h.id = c.first_id)),
     last_hit_at = max(coalesce(last_hit_at, c.last_at), c.last_at), updated_at = c.last_at
 FROM (
-  SELECT short_link_id, count(*) AS total, sum(reason IS NULL) AS human,
-         max(CASE WHEN first_human THEN at END) AS first_at, max(at) AS last_at
-  FROM temp.hit_fold GROUP BY short_link_id
+  SELECT short_link_id, count(*) AS total, sum(NOT is_bot) AS human,
+         min(CASE WHEN NOT is_bot THEN id END) AS first_id, max(at) AS last_at
+  FROM short_link_hits WHERE id > :before GROUP BY short_link_id
 ) AS c
 WHERE short_links.id = c.short_link_id;
-
--- name: fold_clicked [sqlite]
-INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data,
-                    created_at)
-SELECT tenant_id, campaign_id, contact_id, send_job_id, 'CLICKED', at,
-       json_object('short_link_id', short_link_id, 'reason', NULL), at
-FROM temp.hit_fold WHERE first_human ORDER BY ord;
-
--- name: fold_count [sqlite]
-SELECT count(*) FROM temp.hit_fold;
 
 -- The tokens of the fold's hits whose link is gone, with their hits (read only when some are).
 -- name: fold_gone [sqlite]
