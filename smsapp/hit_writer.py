@@ -24,7 +24,8 @@ Each hit is folded exactly once, since a segment's position moves in the transac
 writes its hits. The counters always equal the stored hits, a burst counts once however it is
 folded, and a link gets exactly one CLICKED event, across processes too (PostgreSQL's row locks
 serialise two processes' folds that share a link). Counters and reports trail the redirects by
-a fold: `fold()` brings them up to date at once (the short-link API and links page call it).
+a fold: `fold()` brings them up to date at once; the short-link API and the links page call it
+through `fold_before_read`, which waits for it a quarter of a second at most.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ log = logging.getLogger("smsapp.hit_writer")
 FOLD_SECONDS = 0.5  # how long journaled hits wait to be folded (and the counters trail)
 RETRY_SECONDS = 5.0  # after a fold failed (the database unreachable, say)
 FOLD_STALE_SECONDS = 60  # folds failing this long: /readyz says the writer is stalled
+READ_FOLD_SECONDS = 0.25  # the longest a read of the counters waits for a fold (API p99 300 ms)
 
 
 class PendingHit(NamedTuple):
@@ -211,6 +213,7 @@ class HitWriter:
         self._closed = asyncio.Event()
         self._write_error: str | None = None  # the last write's failure, until one succeeds
         self._failing_since: datetime | None = None  # the first of the folds failing since
+        self._read_folds: set[asyncio.Task[int]] = set()  # `fold_before_read`'s, until done
         self.folds = 0  # transactions that folded hits (figures for tests and the benchmark)
         self.hits = 0  # hits folded
         self.unreadable = 0  # journal lines skipped
@@ -328,6 +331,31 @@ class HitWriter:
                 raise
             self._failing_since = None
             return folded
+
+    async def fold_before_read(self, wait_seconds: float = READ_FOLD_SECONDS) -> bool:
+        """Fold before the counters are read (the short-link API, the links page), waiting at
+        most `wait_seconds`: True when every hit journaled so far is folded. False when that
+        takes longer (a backlog after a database outage, say): the read then shows the counters
+        as they are, while the fold goes on in a task of its own. It is not cancelled: a fold
+        waited for this way never stops in the middle of a transaction."""
+        if self._closing:
+            return False
+        task = asyncio.create_task(self.fold(), name="hit_writer: fold for a read")
+        self._read_folds.add(task)
+        task.add_done_callback(self._read_fold_done)
+        done, _ = await asyncio.wait({task}, timeout=wait_seconds)
+        if task in done:
+            task.result()  # a fold that failed fails the read, as before
+            return True
+        log.info("the counters are read with journaled hits still to fold (a backlog)")
+        return False
+
+    def _read_fold_done(self, task: asyncio.Task[int]) -> None:
+        self._read_folds.discard(task)
+        if not task.cancelled():
+            # Retrieved, not logged: a failure is the reader's to report when it waited, and
+            # otherwise shows as the writer's own folds fail (they log it; /readyz says stalled).
+            task.exception()
 
     async def _fold_all(self) -> int:
         """What `fold` does, under its lock."""

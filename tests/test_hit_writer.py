@@ -437,6 +437,46 @@ async def test_a_failed_write_answers_its_error_and_the_next_goes_to_a_new_segme
     assert await db.val(Sql("SELECT count(*) FROM hit_journal_segments")) == 1
 
 
+async def test_a_read_folds_first_when_that_is_quick(
+    db: Database, writer: HitWriter, clock: ManualClock
+) -> None:
+    [link] = await make_links(db, clock, 1)
+    await writer.record(pending(clock.now(), link))
+    assert await writer.fold_before_read() is True
+    assert await stored(db, link.id) == (1, 1, 1, 1)
+
+
+async def test_a_read_waits_for_a_slow_fold_at_most_its_bound_and_the_fold_goes_on(
+    db: Database, journal_dir: Path, clock: ManualClock
+) -> None:
+    """A backlog (here a commit held back) does not hold the read: it answers with the
+    counters as they are, and the fold, not cancelled, commits once it can, each hit once."""
+    links = await make_links(db, clock, 2)
+    gated = GatedDatabase(db)  # its gate closed: the fold waits before its commit
+    writer = HitWriter(gated, HitJournal(journal_dir), clock)
+    await journal(writer, [pending(clock.now(), links[n % 2]) for n in range(6)])
+    assert await writer.fold_before_read(wait_seconds=0.05) is False  # a real 50 ms
+    await asyncio.wait_for(gated.at_commit.wait(), 10)  # the fold goes on, to its commit
+    for link in links:
+        assert await stored(db, link.id) == (0, 0, 0, 0)
+    gated.gate.set()
+    assert await writer.fold() == 0  # after the read's fold, which folded them all
+    assert gated.transactions == 1
+    for link in links:
+        assert await stored(db, link.id) == (3, 1, 3, 1)
+    writer.journal.close(folded=True)
+
+
+async def test_a_read_does_not_fold_once_the_writer_is_closing(
+    db: Database, writer: HitWriter, clock: ManualClock
+) -> None:
+    [link] = await make_links(db, clock, 1)
+    await writer.record(pending(clock.now(), link))
+    writer.close()
+    assert await writer.fold_before_read() is False
+    assert await stored(db, link.id) == (0, 0, 0, 0)  # the writer's own last fold takes them
+
+
 async def test_it_is_not_ready_after_a_failed_write_until_a_write_succeeds(
     db: Database, writer: HitWriter, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -515,7 +515,7 @@ async def links_page(request: web.Request) -> web.StreamResponse:
     tenant = await _tenant(request)
     campaign = await _campaign_or_404(request, tenant["id"])
     db, page = request.app[DB], page_number(request)
-    await request.app[HIT_WRITER].fold()  # the clicks with every hit answered so far
+    await request.app[HIT_WRITER].fold_before_read()  # every hit answered so far, if quick
     rows = await db.all(
         "short_links.campaign_links",
         tenant_id=tenant["id"],

@@ -169,7 +169,7 @@ async def get_short_link(request: web.Request) -> web.StreamResponse:
     token = request.match_info["token"]
     row = None
     if TOKEN_SHAPE.fullmatch(token):
-        await request.app[HIT_WRITER].fold()  # the counters with every hit answered so far
+        await request.app[HIT_WRITER].fold_before_read()  # every hit answered so far, if quick
         row = await request.app[DB].one("short_links.of_tenant", tenant_id=tenant_id, token=token)
     if row is None:
         raise NotFound("short link")
