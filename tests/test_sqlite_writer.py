@@ -1,5 +1,6 @@
 """SQLite's writer (smsapp/db/sqlite.py): a failed COMMIT rolled back, and the checkpointer.
-SQLite only, by nature: PostgreSQL has neither."""
+SQLite only, by nature: PostgreSQL has neither. (Cancelled transactions: test_transactions.py,
+on both backends.)"""
 
 from __future__ import annotations
 

@@ -254,6 +254,21 @@ class _SenderSession:
             yield tx
 
 
+async def _to_its_end(statement: Awaitable[Any]) -> Any:
+    """Await a transaction's BEGIN, COMMIT or ROLLBACK to its end even when the caller is
+    cancelled meanwhile, then let the cancellation go on. The statement runs on aiosqlite's
+    thread all the same; were the caller to let go of the writer before it ends, a BEGIN would
+    leave a transaction open that every later BEGIN on the one writer fails on."""
+    task = asyncio.ensure_future(statement)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: what goes on is the cancellation
+        raise
+
+
 CHECKPOINT_SECONDS = 1.0
 
 
@@ -363,20 +378,25 @@ class SqliteDatabase:
         releases: list[Callable[[], Awaitable[None]]] = []
         async with self._write_lock:
             try:
-                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    await _to_its_end(self._writer.execute("BEGIN IMMEDIATE"))
+                except asyncio.CancelledError:
+                    if self._writer.in_transaction:  # it began: end it before letting go
+                        await _to_its_end(self._writer.execute("ROLLBACK"))
+                    raise
                 try:
                     yield _Conn(self._writer, self.stop_locks, releases)
                 except BaseException:
-                    await self._writer.execute("ROLLBACK")
+                    await _to_its_end(self._writer.execute("ROLLBACK"))
                     raise
                 else:
                     try:
-                        await self._writer.execute("COMMIT")
+                        await _to_its_end(self._writer.execute("COMMIT"))
                     except BaseException:
                         # A failed COMMIT (a full disk) leaves the transaction open: end it,
                         # or every later BEGIN on the one writer would fail.
                         if self._writer.in_transaction:
-                            await self._writer.execute("ROLLBACK")
+                            await _to_its_end(self._writer.execute("ROLLBACK"))
                         raise
             finally:
                 for release in reversed(releases):
