@@ -171,13 +171,6 @@ class ShortHosts:
             return None
         return host
 
-    async def link_tenants(self, request: web.Request, now: datetime) -> frozenset[int] | None:
-        """The tenants whose links the request's host may serve; None when it may serve any."""
-        host = self.tenant_host(request)
-        if host is None:
-            return None
-        return await self.tenant_hosts.tenants_of(request.app[DB], now, host)
-
 
 SHORT_HOSTS = web.AppKey("short_hosts", ShortHosts)
 
@@ -185,7 +178,8 @@ SHORT_HOSTS = web.AppKey("short_hosts", ShortHosts)
 def short_host_middleware(hosts: ShortHosts) -> Middleware:
     """The middleware for the app's middleware list: the public host passes straight through;
     the platform's short host and the tenants' are served links only. (The redirect itself is
-    a fast-path route that no middleware sees: it applies `ShortHosts.link_tenants` itself.)"""
+    a fast-path route that no middleware sees: it applies `ShortHosts.tenant_host` and
+    `TenantHosts.tenants_of` itself.)"""
 
     @web.middleware
     async def only_links_on_short_hosts(

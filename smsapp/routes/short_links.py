@@ -105,8 +105,9 @@ async def _follow(request: web.Request) -> web.StreamResponse:
         return page(request, 404, NOT_FOUND)
     now = app[CLOCK].now()
     hosts = app[SHORT_HOSTS]
-    if hosts.tenant_host(request) is not None:  # not the public host: maybe a tenant's own
-        tenants = await hosts.link_tenants(request, now)
+    host = hosts.tenant_host(request)
+    if host is not None:  # not the public host: maybe a tenant's own
+        tenants = await hosts.tenant_hosts.tenants_of(app[DB], now, host)
         if tenants is not None and link.tenant_id not in tenants:
             return page(request, 404, NOT_FOUND)
     if link.expires_at <= now:
