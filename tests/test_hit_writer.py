@@ -219,7 +219,8 @@ async def stored(db: Database, link_id: int) -> tuple[int, int, int, int]:
 
 
 async def reasons(db: Database, link_id: int | None = None) -> list[str | None]:
-    """The stored hits' reasons in the order they were written (None: a person)."""
+    """The stored hits' reasons in the order they were written (None: a person). A fold writes
+    the hits link by link, each link's in the journal's order."""
     rows = await db.all(
         Sql("SELECT reason, is_bot FROM short_link_hits"
             " WHERE short_link_id = :id OR :id IS NULL ORDER BY id"),
@@ -364,12 +365,35 @@ async def test_the_request_reasons_come_with_the_hit_and_every_rule_has_its_code
         pending(at[8], fresh),  # 0.5 s after the crawler: a burst (robots' hits count too)
     ])  # fmt: skip
     assert await writer.fold() == 9
-    assert await reasons(db) == [
-        "prefetch", "link_preview", None, "burst", None, "head", "empty_agent", "crawler", "burst"
-    ]  # fmt: skip
+    assert await reasons(db, fresh.id) == ["prefetch", "link_preview", None, "crawler", "burst"]
+    assert await reasons(db, busy.id) == ["burst", "empty_agent"]
+    assert await reasons(db, clicked.id) == [None, "head"]
     assert await stored(db, fresh.id) == (5, 1, 5, 1)
     assert await stored(db, clicked.id) == (3, 2, 2, 0)
     assert await stored(db, busy.id) == (2, 0, 2, 0)
+
+
+async def test_it_writes_the_clicked_events_of_one_fold_in_the_order_of_their_times(
+    db: Database, writer: HitWriter, clock: ManualClock
+) -> None:
+    """The hits are written link by link; the events still come in the order they happened."""
+    first, second, third = await make_links(db, clock, 3)
+    now = clock.now()
+    await journal(writer, [
+        pending(now, third),
+        pending(now + timedelta(seconds=0.5), third),  # a burst
+        pending(now + timedelta(seconds=1), first),
+        pending(now + timedelta(seconds=2), second),
+    ])  # fmt: skip
+    assert await writer.fold() == 4
+    events = await db.all(
+        Sql("SELECT data, occurred_at FROM events WHERE type = 'CLICKED' ORDER BY id")
+    )
+    data = [e["data"] if isinstance(e["data"], dict) else orjson.loads(e["data"]) for e in events]
+    assert [d["short_link_id"] for d in data] == [
+        third.id, first.id, second.id
+    ]  # fmt: skip
+    assert await reasons(db, third.id) == [None, "burst"]
 
 
 async def test_a_hit_is_answered_once_its_line_is_in_the_journal_and_folded_later(
