@@ -140,7 +140,16 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_erd(settings: Settings, args: argparse.Namespace) -> int:
     from smsapp.db.erd import render_erd
+    from smsapp.db.migrate import pending_migrations
 
+    pending = pending_migrations(settings.database)
+    if pending:  # the ERD of a schema short of its migrations would be wrong, or empty
+        print(
+            f"error: {len(pending)} migration(s) pending ({', '.join(pending)});"
+            " run `smsapp migrate` first",
+            file=sys.stderr,
+        )
+        return 1
     text: str = asyncio.run(_with_db(settings, render_erd))
     if args.output == "-":
         sys.stdout.write(text)

@@ -126,6 +126,21 @@ def test_it_migrates_an_empty_database_and_then_has_nothing_to_apply(
     assert second.out.strip() == "applied 0 migration(s)"
 
 
+def test_it_refuses_to_write_the_erd_of_a_database_with_migrations_pending(
+    cli: Cli, backend: str, fresh_databases: FreshDatabases, tmp_path: Path
+) -> None:
+    cli.use(fresh_databases.make(backend, migrated=False))
+    output = tmp_path / "erd.md"
+    refused = cli("erd", "--output", str(output))
+    assert refused.code == 1
+    assert "pending" in refused.err and "smsapp migrate" in refused.err
+    assert not output.exists()
+    assert cli("migrate").code == 0
+    written = cli("erd", "--output", str(output))
+    assert written.code == 0, written.err
+    assert "short_link_hits {" in output.read_text()
+
+
 def test_it_seeds_the_demo_tenant_and_a_second_seed_changes_nothing(
     cli: Cli, database_url: DatabaseUrl
 ) -> None:

@@ -520,3 +520,53 @@ async def test_0007_sets_each_links_last_hit_time_from_its_hits(
         assert await db.val(last, id=quiet) is None
     finally:
         await db.close()
+
+
+async def test_0009_keeps_every_hit_and_a_tenants_hits_still_go_with_it(
+    database_url: DatabaseUrl, clock: ManualClock
+) -> None:
+    db = await open_database(database_url)
+    try:
+        add_tenant = Sql(
+            "INSERT INTO tenants (name, slug, created_at, updated_at)"
+            " VALUES (:slug, :slug, :now, :now) RETURNING id"
+        )
+        kept = await db.val(add_tenant, slug="kept", now=clock.now())
+        gone = await db.val(add_tenant, slug="gone", now=clock.now())
+        add_link = Sql(
+            "INSERT INTO short_links (token, tenant_id, target_url, expires_at, created_at,"
+            " updated_at) VALUES (:token, :t, 'https://shop.example/', :e, :now, :now)"
+            " RETURNING id"
+        )
+        expires = clock.now() + timedelta(days=60)
+        links = {
+            kept: await db.val(add_link, token="Keptlink01", t=kept, e=expires, now=clock.now()),
+            gone: await db.val(add_link, token="Gonelink01", t=gone, e=expires, now=clock.now()),
+        }
+        for n, tenant_id in enumerate((kept, gone, kept)):
+            await db.run(
+                Sql(
+                    "INSERT INTO short_link_hits (short_link_id, tenant_id, at, is_bot, reason,"
+                    " user_agent, ip_hash, method, created_at)"
+                    " VALUES (:l, :t, :at, :bot, :reason, 'Agent', 'h', 'GET', :at)"
+                ),
+                l=links[tenant_id], t=tenant_id, at=clock.now() + timedelta(seconds=n),
+                bot=n == 1, reason="burst" if n == 1 else None,
+            )  # fmt: skip
+        every_hit = Sql("SELECT * FROM short_link_hits ORDER BY id")
+        before = await db.all(every_hit)
+    finally:
+        await db.close()
+
+    redo_migration(database_url, "0009_hits_tenant_without_fk")
+
+    db = await open_database(database_url)
+    try:
+        assert await db.all(every_hit) == before
+        hits = (await describe_schema(db)).table("short_link_hits")
+        assert hits.foreign_keys == (ForeignKey("short_link_id", "short_links", "id", "CASCADE"),)
+        await db.run(Sql("DELETE FROM tenants WHERE id = :id"), id=gone)
+        left = await db.all(Sql("SELECT tenant_id FROM short_link_hits"))
+        assert [row["tenant_id"] for row in left] == [kept, kept]
+    finally:
+        await db.close()

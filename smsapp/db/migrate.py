@@ -49,6 +49,16 @@ def portable(sql: str) -> Callable[[Any], None]:
     return apply
 
 
+def per_dialect(*, sqlite: str, postgresql: str) -> Callable[[Any], None]:
+    """A yoyo step body running each dialect's own SQL, for the changes the two cannot spell
+    alike (SQLite changes a table's constraints only by building the table again)."""
+
+    def apply(conn: Any) -> None:
+        portable({"sqlite": sqlite, "postgresql": postgresql}[_dialect_of(conn)])(conn)
+
+    return apply
+
+
 def yoyo_url(db: DatabaseUrl) -> str:
     if db.dialect == "sqlite":
         assert db.sqlite_path is not None
