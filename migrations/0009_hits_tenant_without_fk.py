@@ -3,9 +3,9 @@
 A hit's tenant is its link's, copied by the hit writer's fold from the link it joins (the only
 writer of hits), and a hit goes with its link (short_link_id: ON DELETE CASCADE), so with its
 tenant too (short_links.tenant_id: ON DELETE CASCADE). The second foreign key checked nothing
-the first did not, at a cost on the redirect's write path: one more lookup per hit written, a
-sixth to a fifth of PostgreSQL's fold (docs/click-integrity.md). The column stays, for reading
-one tenant's hits without a join.
+the first did not, at a cost on the redirect's write path: one more lookup per hit written, up
+to a quarter of PostgreSQL's fold in three paired runs (docs/click-integrity.md). The column
+stays, for reading one tenant's hits without a join.
 
 SQLite changes a table's constraints only by building it again: the new table is filled from
 the old one, which is then dropped, and its index made again."""
