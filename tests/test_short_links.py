@@ -17,7 +17,7 @@ from smsapp.app import create_app
 from smsapp.clock import ManualClock
 from smsapp.db import Database, Sql
 from smsapp.hit_writer import HIT_WRITER, parse_line
-from smsapp.keys import DB
+from smsapp.keys import DB, LINK_CACHE
 from smsapp.tenancy import create_tenant
 from tests.conftest import FreshDatabases, TenantFactory, TenantFixture, make_settings
 from tests.support_audit import audit_entries
@@ -319,6 +319,7 @@ async def test_counters_are_exact_after_200_concurrent_hits(
     agents = [PHONE.replace("Safari/604.1", f"Safari/604.{i}") for i in range(200)]
     responses = await asyncio.gather(*(hit(client, token, agent) for agent in agents))
     assert [r.status for r in responses] == [302] * 200
+    assert client.app[LINK_CACHE].reads == 1  # the link read once for all 200
     # All 200 arrive at one instant, long after the message was sent, with browser agents: the
     # rules allow exactly one person — the first hit — and mark the 199 after it as a burst.
     assert await counters(client, token) == (200, 1)
