@@ -99,6 +99,8 @@ def test_the_redirect_benchmark_records_every_answered_hit(tmp_path: Path) -> No
     assert report["client"] == "aiohttp"
     assert len(report["runs"]) == 2
     assert report["ratio"] in [run["ratio"] for run in report["runs"]]
+    assert report["ratios"] == sorted(run["ratio"] for run in report["runs"])
+    assert report["ratio"] == report["ratios"][1]  # the median run's, of two the greater
     for run in report["runs"]:
         for side in ("ours", "ceiling", "unrecorded"):
             figure = run[side]

@@ -463,17 +463,20 @@ try:
     with backend.lock():
         one = migrations.filter(lambda m: m.id == sys.argv[2])
         backend.rollback_migrations(backend.to_rollback(one))
-        backend.apply_migrations(backend.to_apply(migrations))
+        if sys.argv[3] == "redo":
+            backend.apply_migrations(backend.to_apply(migrations))
 finally:
     backend.connection.close()
 """
 
 
-def redo_migration(url: DatabaseUrl, migration_id: str) -> None:
-    """Roll `migration_id` back and apply it again, in a fresh interpreter (see
-    `in_child_process`): its data step runs over the rows already there."""
+def redo_migration(url: DatabaseUrl, migration_id: str, *, apply_again: bool = True) -> None:
+    """Roll `migration_id` (and those after it) back and apply them again, in a fresh
+    interpreter (see `in_child_process`): its data step runs over the rows already there.
+    `apply_again=False`: roll back only."""
     done = subprocess.run(
-        [sys.executable, "-c", REDO_ONE, url.url, migration_id],
+        [sys.executable, "-c", REDO_ONE, url.url, migration_id,
+         "redo" if apply_again else "rollback"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -570,3 +573,32 @@ async def test_0009_keeps_every_hit_and_a_tenants_hits_still_go_with_it(
         assert [row["tenant_id"] for row in left] == [kept, kept]
     finally:
         await db.close()
+
+
+async def test_0010_gives_links_pages_room_on_postgresql_and_rolls_back_to_the_default(
+    database_url: DatabaseUrl,
+) -> None:
+    async def links_storage() -> tuple[Any, Schema]:
+        db = await open_database(database_url)
+        try:
+            options = None
+            if db.dialect == "postgresql":
+                options = await db.val(
+                    Sql("SELECT reloptions FROM pg_class WHERE oid = 'short_links'::regclass")
+                )
+            return options, await describe_schema(db)
+        finally:
+            await db.close()
+
+    applied_options, applied_schema = await links_storage()
+    redo_migration(database_url, "0010_short_links_room_for_counters", apply_again=False)
+    rolled_back_options, rolled_back_schema = await links_storage()
+    redo_migration(database_url, "0010_short_links_room_for_counters")
+    again_options, again_schema = await links_storage()
+
+    if database_url.dialect == "postgresql":
+        assert applied_options == again_options == ["fillfactor=70"]
+        assert rolled_back_options is None
+    else:  # SQLite has no such setting: the migration changes nothing there
+        assert applied_options is rolled_back_options is again_options is None
+    assert applied_schema == rolled_back_schema == again_schema

@@ -1,16 +1,21 @@
 """`smsapp bench redirect [--backend sqlite|postgresql] [--seconds 5] [--connections 50]
-[--runs 1] [--warmup 1] [--breakdown]`: the short-link redirect `GET /s/{token}` with every hit
+[--runs 5] [--warmup 1] [--breakdown]`: the short-link redirect `GET /s/{token}` with every hit
 journaled before its 302 and folded into the database (pack §16 target: ≥ 75 % of the bare
 aiohttp 302 ceiling, p99 < 50 ms at 50 connections).
 
 Its ceiling is a bare aiohttp app whose only handler answers a 302 to a fixed URL, measured in
 the same run with the same load generator. Each server runs in its own (spawned) process, so the
-load generator does not share an event loop with it. The load generator is `wrk` when it is on
+load generator does not share an event loop with it. The app is the real one without its
+scheduler, send loop and import workers (`run_background=False`): with nothing to send they
+would poll the database once a second, and the workers cannot start in a benchmark's server
+process (a daemon's). The load generator is `wrk` when it is on
 PATH (or `--client wrk`), else an aiohttp client with N concurrent tasks (`--client aiohttp`);
 the report names the one used. Each server first gets `--warmup` seconds of load, not counted
 (the app's link cache fills, connections are opened, as on a server that has been up a while);
 then `--runs` times the bare app and the app are loaded one after the other, and the top-level
-figures are those of the run with the median ratio (all runs are listed). `--breakdown` also
+figures are those of the run with the median ratio (all runs are listed, and `ratios` gives
+every run's ratio in order: on a shared machine one run says little, as two identical servers
+measured 0.75 and 0.87 of the bare app over the same twelve rounds). `--breakdown` also
 loads, in each run, the app with its hit writer answering at once and journaling nothing
 (`unrecorded`): what the app's request path costs without the recording. Each load also
 reports the CPU time per request of the server and of the load generator (docs/
@@ -285,7 +290,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--links", type=int, default=1000)
     parser.add_argument("--client", choices=("auto", "wrk", "aiohttp"), default="auto")
-    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args(argv)
@@ -388,6 +393,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         "links": args.links,
         "warmup_seconds": args.warmup,
         **median,  # the run of the median ratio
+        "ratios": sorted(float(r["ratio"]) for r in runs),
         # Median CPU time per request over the runs, of each server and of the load generator
         # (with the bare server). They share the machine's cores, so when all of them are busy
         # the ratio is about (generator + ceiling) / (generator + ours): docs/click-integrity.md.
