@@ -53,13 +53,17 @@ async def make_link(db: Database, clock: ManualClock) -> int:
     return int(link_id)
 
 
-async def until_reading(reads: GatedReads, count: int) -> None:
-    """Let the event loop run until `count` reads wait at the gate (no time passes)."""
+async def loads_held_at_the_read(
+    cache: LinkCache, reads: GatedReads, count: int
+) -> list[asyncio.Task[Link | None]]:
+    """`count` hits' loads of the link, started together, once the first has reached the read's
+    gate (the event loop runs; no time passes)."""
+    loads = [asyncio.create_task(load(cache, reads)) for _ in range(count)]
     for _ in range(100):
-        if reads.waiting >= count:
-            return
+        if reads.waiting:
+            return loads
         await asyncio.sleep(0)
-    raise AssertionError(f"{reads.waiting} reads waiting, not {count}")
+    raise AssertionError("no read reached the gate")
 
 
 async def test_it_reads_a_token_once_however_many_hits_wait_for_it(
@@ -67,8 +71,7 @@ async def test_it_reads_a_token_once_however_many_hits_wait_for_it(
 ) -> None:
     link_id = await make_link(db, clock)
     cache, reads = LinkCache(), GatedReads(db)
-    loads = [asyncio.create_task(load(cache, reads)) for _ in range(20)]
-    await until_reading(reads, 1)
+    loads = await loads_held_at_the_read(cache, reads, 20)
     for _ in range(10):
         await asyncio.sleep(0)
     assert reads.waiting == 1 and not any(load.done() for load in loads)
@@ -103,8 +106,7 @@ async def test_a_failed_read_is_every_waiters_error_and_the_next_hit_reads_again
     link_id = await make_link(db, clock)
     cache, reads = LinkCache(), GatedReads(db)
     reads.fail = True
-    loads = [asyncio.create_task(load(cache, reads)) for _ in range(3)]
-    await until_reading(reads, 1)
+    loads = await loads_held_at_the_read(cache, reads, 3)
     reads.gate.set()
     outcomes = await asyncio.gather(*loads, return_exceptions=True)
     assert [type(outcome) for outcome in outcomes] == [ConnectionError] * 3
@@ -119,9 +121,7 @@ async def test_a_hit_that_goes_away_does_not_cancel_the_others_read(
 ) -> None:
     link_id = await make_link(db, clock)
     cache, reads = LinkCache(), GatedReads(db)
-    first = asyncio.create_task(load(cache, reads))
-    second = asyncio.create_task(load(cache, reads))
-    await until_reading(reads, 1)
+    first, second = await loads_held_at_the_read(cache, reads, 2)
     first.cancel()  # its client went away
     with pytest.raises(asyncio.CancelledError):
         await first
