@@ -76,13 +76,16 @@ FROM decided d ORDER BY d.short_link_id, d.ord;
 
 -- A link's first human hit of the fold (the smallest id), when it had none before: the CLICKED
 -- event, in the order of their times. Before fold_counts, which sets first_clicked_at.
+-- Here and in fold_counts the fold's hits are found by id (NOT INDEXED): left to itself, SQLite
+-- reads the whole (short_link_id, at) index to skip sorting the GROUP BY — every hit ever
+-- stored, each fold (tests/test_query_plans.py).
 -- name: fold_clicked [sqlite]
 INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data,
                     created_at)
 SELECT l.tenant_id, l.campaign_id, l.contact_id, l.send_job_id, 'CLICKED', h.at,
        json_object('short_link_id', l.id, 'reason', NULL), h.at
 FROM (
-  SELECT min(id) AS id FROM short_link_hits
+  SELECT min(id) AS id FROM short_link_hits NOT INDEXED
   WHERE id > :before AND NOT is_bot GROUP BY short_link_id
 ) AS f
 JOIN short_link_hits h ON h.id = f.id
@@ -99,7 +102,7 @@ SET clicks_total = clicks_total + c.total, clicks_human = clicks_human + c.human
 FROM (
   SELECT short_link_id, count(*) AS total, sum(NOT is_bot) AS human,
          min(CASE WHEN NOT is_bot THEN id END) AS first_id, max(at) AS last_at
-  FROM short_link_hits WHERE id > :before GROUP BY short_link_id
+  FROM short_link_hits NOT INDEXED WHERE id > :before GROUP BY short_link_id
 ) AS c
 WHERE short_links.id = c.short_link_id;
 
