@@ -602,3 +602,31 @@ async def test_0010_gives_links_pages_room_on_postgresql_and_rolls_back_to_the_d
     else:  # SQLite has no such setting: the migration changes nothing there
         assert applied_options is rolled_back_options is again_options is None
     assert applied_schema == rolled_back_schema == again_schema
+
+
+async def test_0011_adds_the_indexes_of_a_campaigns_links_and_a_jobs_costs_and_rolls_back(
+    database_url: DatabaseUrl,
+) -> None:
+    added = {"short_links_campaign", "costs_send_job"}
+
+    async def indexes() -> set[str]:
+        db = await open_database(database_url)
+        try:
+            if db.dialect == "sqlite":
+                query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+            else:
+                query = (
+                    "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()"
+                )
+            return {str(row["name"]) for row in await db.all(Sql(query))}
+        finally:
+            await db.close()
+
+    applied = await indexes()
+    redo_migration(database_url, "0011_indexes_for_campaign_links_and_job_costs", apply_again=False)
+    rolled_back = await indexes()
+    redo_migration(database_url, "0011_indexes_for_campaign_links_and_job_costs")
+
+    assert added <= applied
+    assert rolled_back == applied - added
+    assert await indexes() == applied

@@ -263,13 +263,14 @@ FROM inserted;
 
 -- One QUEUED or SKIPPED event per job this run created (ids above the run's high-water mark;
 -- SQLite only, where one writer makes the mark exact).
--- name: job_events
+-- name: job_events [sqlite]
 INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data, created_at)
 SELECT j.tenant_id, j.campaign_id, j.contact_id, j.id,
        CASE j.status WHEN 'skipped' THEN 'SKIPPED' ELSE 'QUEUED' END, :now,
        CASE j.status WHEN 'skipped' THEN json_object('reason', j.reason) ELSE json_object('template_id', j.template_id) END,
        :now
 FROM send_jobs j WHERE j.campaign_id = :campaign_id AND j.id > :after_id;
+
 -- name: link_jobs_to_links [sqlite]
 UPDATE short_links
 SET send_job_id = (SELECT j.id FROM send_jobs j
