@@ -180,3 +180,38 @@ def test_it_refuses_bad_webhooks_benchmark_options(cli: Cli) -> None:
     result = cli("bench", "webhooks", "--callbacks", "0")
     assert result.code == 1
     assert "--callbacks" in result.err
+
+
+def test_the_request_path_benchmark_answers_every_request_and_records_every_hit(
+    tmp_path: Path, backend: str, pg_available: bool, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tiny: each side in its own process, every answer a 302, every hit of the recording side
+    in the database afterwards, the figures per side and the differences between them."""
+    if backend == "postgresql" and not pg_available:
+        pytest.skip("PostgreSQL is not reachable")
+    monkeypatch.setattr(
+        bench_scratch, "scratch_database_name", lambda: f"smsapp_bench_path_{run_id}"
+    )
+    settings = load_settings({"SMSAPP_DATA_DIR": str(tmp_path)})
+    argv = ["--backend", backend, "--pg-url", PG_SERVER_URL, "--connections", "3",
+            "--rounds", "4", "--repeats", "2", "--links", "5"]  # fmt: skip
+    report = run_benchmark(settings, "request-path", argv)
+    assert (report["benchmark"], report["backend"]) == ("request-path", backend)
+    sides = ("ceiling", "shell", "unrecorded", "ours")
+    assert set(report["us_per_request"]) == set(report["sides"]) == set(sides)
+    for side in sides:
+        figures = report["sides"][side]
+        assert figures["requests"] == figures["answers"] == figures["redirects"] == 3 * 4 * 3
+        assert len(figures["us_per_request"]) == 2
+        assert all(value > 0 for value in figures["us_per_request"])
+    assert set(report["extra_us"]) == {"routing_and_middleware", "redirect", "recording"}
+    assert report["every_answer_a_redirect"] is True
+    assert report["hits_recorded"] == 36
+    assert report["every_hit_recorded"] is True
+
+
+def test_it_refuses_bad_request_path_benchmark_options(cli: Cli) -> None:
+    for option in ("--connections", "--rounds", "--repeats", "--links"):
+        result = cli("bench", "request-path", option, "0")
+        assert result.code == 1
+        assert option in result.err

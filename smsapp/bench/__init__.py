@@ -55,6 +55,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "smsapp.bench.redirect",
         ),
         Benchmark(
+            "request-path",
+            "the event loop's CPU time per GET /s/{token}, in one process without the network, "
+            "against a bare aiohttp 302; where the app's extra goes",
+            "smsapp.bench.request_path",
+        ),
+        Benchmark(
             "webhooks",
             "signed Twilio status or inbound callbacks against a live app (--kind), against a "
             "bare form-parsing handler; counts the rows after",

@@ -1,0 +1,246 @@
+"""`smsapp bench request-path [--backend sqlite|postgresql] [--connections 50] [--rounds 400]
+[--repeats 5]`: what one `GET /s/{token}` costs the app's event loop, in CPU time, against a
+bare aiohttp 302 app measured the same way — without the network and without a load generator.
+
+Raw HTTP requests are fed to aiohttp's own protocol (the server a runner makes) over stand-in
+transports, `--connections` of them at a time, keep-alive, `--rounds` times per repeat, and
+each answer is read back. So the figure is the event loop's CPU time per request (the main
+thread's, `time.thread_time`), steady to about a microsecond where `smsapp bench redirect`
+moves by a tenth from run to run: the tool for working on the request path. The target of pack
+§16 is measured by `smsapp bench redirect`, under load, with the network; under load every
+microsecond here counts about twice (docs/click-integrity.md).
+
+Four sides, each in its own (spawned) process, since two of them replace a function:
+- `ceiling`: the bare app of `smsapp bench redirect`;
+- `shell`: the app with a bare 302 handler in the redirect's place (its routing among all its
+  routes and its middleware layers);
+- `unrecorded`: the redirect with its hit writer answering at once, journaling nothing;
+- `ours`: the redirect, every hit journaled and folded (on SQLite the fold runs on the
+  database's own thread, outside this figure; on PostgreSQL in the server).
+Every answer must be a 302, and every hit of `ours` must be in the database afterwards
+(`every_hit_recorded`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import multiprocessing
+import statistics
+import tempfile
+import time
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from smsapp.bench.redirect import BARE_TARGET, UA, _answer_unrecorded, _bare_app, seed
+from smsapp.bench.scratch import DEFAULT_PG_URL, scratch_database
+from smsapp.config import Settings
+from smsapp.db import Sql, open_database
+
+SIDES = ("ceiling", "shell", "unrecorded", "ours")
+PEER = ("127.0.0.1", 40000)
+
+
+class Tally:
+    """The answers written to every stand-in transport; `answered` is set once `expected` are."""
+
+    def __init__(self) -> None:
+        self.answers = 0
+        self.redirects = 0
+        self.expected = 0
+        self.answered = asyncio.Event()
+
+    def expect(self, more: int) -> None:
+        self.expected += more
+        self.answered.clear()
+
+    def add(self, written: bytes) -> None:
+        self.answers += written.count(b"HTTP/1.1 ")
+        self.redirects += written.count(b"HTTP/1.1 302 ")
+        if self.answers >= self.expected:
+            self.answered.set()
+
+
+class StandInTransport(asyncio.Transport):
+    """What aiohttp's protocol writes to, in place of a socket: it counts the answers."""
+
+    def __init__(self, tally: Tally) -> None:
+        super().__init__()
+        self._tally = tally
+        self._closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._tally.add(bytes(data))
+
+    def writelines(self, chunks: Any) -> None:
+        self.write(b"".join(bytes(chunk) for chunk in chunks))
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._closing = True
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": PEER, "sockname": ("127.0.0.1", 8080)}.get(name, default)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def _bare_handler(request: web.Request) -> web.StreamResponse:
+    return web.Response(status=302, headers={"Location": BARE_TARGET})
+
+
+def _make_app(side: str, settings: Settings | None) -> web.Application:
+    if side == "ceiling":
+        return _bare_app()
+    from smsapp.app import create_app
+    from smsapp.hit_writer import HitWriter
+    from smsapp.routes import short_links
+
+    if side == "shell":
+        short_links._follow = _bare_handler
+    elif side == "unrecorded":
+        HitWriter.record = _answer_unrecorded  # type: ignore[method-assign]
+    assert settings is not None
+    return create_app(settings, run_background=False)
+
+
+async def measure(
+    app: web.Application, tokens: list[str], connections: int, rounds: int, repeats: int
+) -> dict[str, Any]:
+    """Per repeat (after one not counted), the event loop's CPU µs a request."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    assert runner.server is not None
+    requests = [
+        f"GET /s/{token} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {UA}\r\n\r\n".encode()
+        for token in tokens
+    ]
+    tally = Tally()
+    protocols = []
+    for _ in range(connections):
+        protocol = runner.server()
+        protocol.connection_made(StandInTransport(tally))
+        protocols.append(protocol)
+    figures = []
+    sent = 0
+    try:
+        for repeat in range(repeats + 1):
+            started = time.thread_time()
+            for _ in range(rounds):
+                tally.expect(connections)
+                for protocol in protocols:
+                    protocol.data_received(requests[sent % len(requests)])
+                    sent += 1
+                await tally.answered.wait()  # the loop runs the requests until each is answered
+            if repeat:
+                figures.append((time.thread_time() - started) / (rounds * connections) * 1e6)
+    finally:
+        for protocol in protocols:
+            protocol.connection_lost(None)
+        await runner.cleanup()  # the app's hit writer folds what is left
+    return {
+        "us_per_request": [round(figure, 2) for figure in figures],
+        "requests": sent,
+        "answers": tally.answers,
+        "redirects": tally.redirects,
+    }
+
+
+def _side_main(
+    side: str,
+    settings: Settings | None,
+    tokens: list[str],
+    sizes: tuple[int, int, int],
+    results: Queue[dict[str, Any]],
+) -> None:
+    app = _make_app(side, settings)
+    results.put(asyncio.run(measure(app, tokens, *sizes)))
+
+
+def _run_side(
+    side: str, settings: Settings, tokens: list[str], sizes: tuple[int, int, int]
+) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    results: Queue[dict[str, Any]] = context.Queue()
+    process = context.Process(
+        target=_side_main, args=(side, settings, tokens, sizes, results), daemon=True
+    )
+    process.start()
+    try:
+        return results.get(timeout=600)
+    finally:
+        process.join(60)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+async def _hits(settings: Settings) -> int:
+    db = await open_database(settings.database)
+    try:
+        return int(await db.val(Sql("SELECT count(*) FROM short_link_hits")))
+    finally:
+        await db.close()
+
+
+def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="smsapp bench request-path")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--links", type=int, default=1000)
+    args = parser.parse_args(argv)
+    for name in ("connections", "rounds", "repeats", "links"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1")
+    sizes = (args.connections, args.rounds, args.repeats)
+    sides: dict[str, dict[str, Any]] = {}
+    with (
+        scratch_database(args.backend, args.pg_url) as url,
+        tempfile.TemporaryDirectory(prefix="smsapp-bench-data-") as data,
+    ):
+        tokens = asyncio.run(seed(url, args.links))
+        app_settings = dataclasses.replace(
+            settings, database=url, data_dir=Path(data), public_base_url="http://127.0.0.1",
+            short_link_base_url=None,
+        )  # fmt: skip
+        for side in SIDES:
+            sides[side] = _run_side(side, app_settings, tokens, sizes)
+        hits = asyncio.run(_hits(app_settings))
+    medians = {side: round(statistics.median(s["us_per_request"]), 2) for side, s in sides.items()}
+    return {
+        "benchmark": "request-path",
+        "backend": args.backend,
+        "connections": args.connections,
+        "rounds": args.rounds,
+        "repeats": args.repeats,
+        "us_per_request": medians,  # median over the repeats, each side
+        "extra_us": {
+            "routing_and_middleware": round(medians["shell"] - medians["ceiling"], 2),
+            "redirect": round(medians["unrecorded"] - medians["shell"], 2),
+            "recording": round(medians["ours"] - medians["unrecorded"], 2),
+        },
+        "sides": sides,
+        "every_answer_a_redirect": all(
+            s["answers"] == s["redirects"] == s["requests"] for s in sides.values()
+        ),
+        "hits_recorded": hits,
+        "every_hit_recorded": hits == sides["ours"]["requests"],
+    }
