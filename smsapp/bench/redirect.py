@@ -252,6 +252,19 @@ async def seed(url: DatabaseUrl, links: int) -> list[str]:
     return tokens
 
 
+def bench_app_settings(settings: Settings, url: DatabaseUrl, data_dir: Path) -> Settings:
+    """The app's settings for a benchmark over the scratch database `url`. Requests come to the
+    app's public host, as links printed with it do (a host that is no one's would make each hit
+    look up the tenants' own short hosts first)."""
+    return dataclasses.replace(
+        settings,
+        database=url,
+        data_dir=data_dir,
+        public_base_url="http://127.0.0.1",
+        short_link_base_url=None,
+    )
+
+
 async def recorded(url: DatabaseUrl, data_dir: Path) -> dict[str, int]:
     """The hits in the database, once what the servers journaled is folded: they were
     terminated, as by a crash, so a new hit writer adopts their journals, as a restarted app
@@ -330,15 +343,7 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="smsapp-bench-data-") as data,
     ):
         tokens = asyncio.run(seed(url, args.links))
-        # The load comes to the app's public host, as links printed with it do (a host that
-        # is no one's would make each hit look up the tenants' own short hosts first).
-        app_settings = dataclasses.replace(
-            settings,
-            database=url,
-            data_dir=Path(data),
-            public_base_url="http://127.0.0.1",
-            short_link_base_url=None,
-        )
+        app_settings = bench_app_settings(settings, url, Path(data))
         with contextlib.ExitStack() as servers:
             bare = ServerProcess(_server_main, "bare", None)
             app = ServerProcess(_server_main, "app", app_settings)

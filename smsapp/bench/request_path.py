@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import multiprocessing
 import statistics
 import tempfile
@@ -35,10 +34,17 @@ from typing import Any
 
 from aiohttp import web
 
-from smsapp.bench.redirect import BARE_TARGET, UA, _answer_unrecorded, _bare_app, seed
+from smsapp.bench.redirect import (
+    BARE_TARGET,
+    UA,
+    _answer_unrecorded,
+    _bare_app,
+    bench_app_settings,
+    recorded,
+    seed,
+)
 from smsapp.bench.scratch import DEFAULT_PG_URL, scratch_database
 from smsapp.config import Settings
-from smsapp.db import Sql, open_database
 
 SIDES = ("ceiling", "shell", "unrecorded", "ours")
 PEER = ("127.0.0.1", 40000)
@@ -168,8 +174,12 @@ def _side_main(
     sizes: tuple[int, int, int],
     results: Queue[dict[str, Any]],
 ) -> None:
-    app = _make_app(side, settings)
-    results.put(asyncio.run(measure(app, tokens, *sizes)))
+    try:
+        app = _make_app(side, settings)
+        results.put(asyncio.run(measure(app, tokens, *sizes)))
+    except BaseException as exc:
+        results.put({"error": f"{type(exc).__name__}: {exc}"})  # not a wait for the timeout
+        raise
 
 
 def _run_side(
@@ -182,20 +192,15 @@ def _run_side(
     )
     process.start()
     try:
-        return results.get(timeout=600)
+        result = results.get(timeout=600)
+        if "error" in result:
+            raise RuntimeError(f"the {side} side failed: {result['error']}")
+        return result
     finally:
         process.join(60)
         if process.is_alive():
             process.kill()
             process.join()
-
-
-async def _hits(settings: Settings) -> int:
-    db = await open_database(settings.database)
-    try:
-        return int(await db.val(Sql("SELECT count(*) FROM short_link_hits")))
-    finally:
-        await db.close()
 
 
 def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
@@ -217,13 +222,10 @@ def run(settings: Settings, argv: list[str]) -> dict[str, Any]:
         tempfile.TemporaryDirectory(prefix="smsapp-bench-data-") as data,
     ):
         tokens = asyncio.run(seed(url, args.links))
-        app_settings = dataclasses.replace(
-            settings, database=url, data_dir=Path(data), public_base_url="http://127.0.0.1",
-            short_link_base_url=None,
-        )  # fmt: skip
+        app_settings = bench_app_settings(settings, url, Path(data))
         for side in SIDES:
             sides[side] = _run_side(side, app_settings, tokens, sizes)
-        hits = asyncio.run(_hits(app_settings))
+        hits = asyncio.run(recorded(url, Path(data)))["hits"]
     medians = {side: round(statistics.median(s["us_per_request"]), 2) for side, s in sides.items()}
     return {
         "benchmark": "request-path",
