@@ -65,6 +65,11 @@ def _any_parameters(sql: str) -> dict[str, int]:
     return {name: 1 for name in _PARAMETER.findall(sql) if name}
 
 
+async def sqlite_tables(db: Database) -> set[str]:
+    rows = await db.all(Sql("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    return {str(row["name"]) for row in rows}
+
+
 async def sqlite_whole_reads(db: Database, sql: str, tables: set[str]) -> set[str]:
     """The tables `sql` reads whole: a SCAN (of the table, or all of one of its indexes) of a
     name that is a table or one's alias here, rather than a CTE or subquery.
@@ -136,8 +141,7 @@ async def whole_reads(db: Database, database_url: DatabaseUrl) -> dict[str, set[
     """Query name → the tables its plan reads whole, for every query that reads one."""
     found: dict[str, set[str]] = {}
     if db.dialect == "sqlite":
-        rows = await db.all(Sql("SELECT name FROM sqlite_master WHERE type = 'table'"))
-        tables = {str(row["name"]) for row in rows}
+        tables = await sqlite_tables(db)
         for name, sql in named_queries("sqlite"):
             if whole := await sqlite_whole_reads(db, sql, tables):
                 found[name] = whole
@@ -169,8 +173,7 @@ async def test_it_catches_a_query_that_reads_a_growing_table_whole(
         "WHERE id > :before GROUP BY short_link_id"
     )
     if db.dialect == "sqlite":
-        rows = await db.all(Sql("SELECT name FROM sqlite_master WHERE type = 'table'"))
-        whole = await sqlite_whole_reads(db, sql, {str(row["name"]) for row in rows})
+        whole = await sqlite_whole_reads(db, sql, await sqlite_tables(db))
         assert whole == {"short_link_hits"}
         fixed = sql.replace("short_link_hits ", "short_link_hits NOT INDEXED ")
         assert await sqlite_whole_reads(db, fixed, {"short_link_hits"}) == set()
