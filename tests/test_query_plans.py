@@ -95,6 +95,7 @@ async def sqlite_whole_reads(db: Database, sql: str, tables: set[str]) -> set[st
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
+# A text parameter's sample is "[]": valid JSON too, for the text the fold casts to jsonb.
 _SAMPLES: dict[str, Any] = {
     "int2": 1, "int4": 1, "int8": 1, "numeric": Decimal(1), "float8": 1.0,
     "text": "[]", "varchar": "x", "bpchar": "x", "name": "x", "bool": False,
