@@ -35,9 +35,9 @@ from typing import Any
 from aiohttp import web
 
 from smsapp.bench.redirect import (
-    BARE_TARGET,
     UA,
     _answer_unrecorded,
+    _bare_302,
     _bare_app,
     bench_app_settings,
     recorded,
@@ -106,10 +106,6 @@ class StandInTransport(asyncio.Transport):
         pass
 
 
-async def _bare_handler(request: web.Request) -> web.StreamResponse:
-    return web.Response(status=302, headers={"Location": BARE_TARGET})
-
-
 def _make_app(side: str, settings: Settings | None) -> web.Application:
     if side == "ceiling":
         return _bare_app()
@@ -118,7 +114,7 @@ def _make_app(side: str, settings: Settings | None) -> web.Application:
     from smsapp.routes import short_links
 
     if side == "shell":
-        short_links._follow = _bare_handler
+        short_links._follow = _bare_302
     elif side == "unrecorded":
         HitWriter.record = _answer_unrecorded  # type: ignore[method-assign]
     assert settings is not None
