@@ -10,14 +10,21 @@
 Handlers never check roles themselves: `access_middleware` enforces the declared class before
 the handler runs, and `check_route_table` refuses to start an app with an undeclared route.
 
-A public route may also be declared `fast_path=True` (the short-link redirect, the app's hottest
-path): `smsapp.middleware.fast_path` hands it straight to its handler, before every other
-middleware, so that handler answers its own failures (no request log line, no error shape).
+The middlewares (smsapp/middleware.py) are declared here too: `register_routes` wraps each
+route's handler in them as it adds the route, once, where aiohttp would on every request with
+app-wide middlewares. A public route may be declared `fast_path=True` (the short-link redirect,
+the app's hottest path) and is added bare: an aiohttp app with any middleware at all runs two
+more coroutine layers on every request, 2 µs of the redirect's 25 (docs/click-integrity.md). So
+that handler answers its own failures (no request log line, no error shape). Requests that no
+route matches go to a last catch-all route (`no_route`), wrapped like the others, which gives
+aiohttp's own answer: 405 with `Allow` when the path is some route's, else 404. Static files are
+served by name from the files there at start-up (`static_files`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +32,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp.web_urldispatcher import AbstractRoute
 
 from smsapp.errors import ApiError
@@ -79,7 +87,7 @@ class RouteSpec:
     handler: Handler
     access: Access
     name: str | None = None
-    fast_path: bool = False  # answered before every middleware (see the module's docstring)
+    fast_path: bool = False  # added without the middlewares (see the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -101,22 +109,81 @@ def route(
     return RouteSpec(method, path, handler, access, name, fast_path)
 
 
-def register_routes(app: web.Application, specs: Iterable[RouteSpec | StaticSpec]) -> None:
+def register_routes(
+    app: web.Application,
+    specs: Iterable[RouteSpec | StaticSpec],
+    middlewares: Sequence[Middleware] = (),
+) -> None:
+    """Add `specs` to the app's router, each handler inside `middlewares` (the first outermost)
+    unless the route is a fast-path one; then the catch-all route, inside them too."""
     table = app.setdefault(ROUTE_ACCESS, {})
     fast = app.setdefault(FAST_PATH_ROUTES, set())
-    for spec in specs:
-        if isinstance(spec, StaticSpec):
-            resource = app.router.add_static(spec.prefix, spec.directory, name=spec.name)
-            for static_route in resource:
-                table[static_route] = Access.PUBLIC
-            continue
-        added = app.router.add_route(spec.method, spec.path, spec.handler, name=spec.name)
-        table[added] = spec.access
+    for spec in [*_expanded(specs), CATCH_ALL]:
         if spec.fast_path:
             if spec.access is not Access.PUBLIC:
                 raise RuntimeError(f"{spec.method} {spec.path}: only a public route can skip "
                                    "the middlewares (fast_path=True)")  # fmt: skip
+            handler = spec.handler
+        else:
+            handler = with_middlewares(spec.handler, middlewares)
+        added = app.router.add_route(spec.method, spec.path, handler, name=spec.name)
+        table[added] = spec.access
+        if spec.fast_path:
             fast.add(added)
+
+
+def _expanded(specs: Iterable[RouteSpec | StaticSpec]) -> Iterable[RouteSpec]:
+    for spec in specs:
+        if isinstance(spec, StaticSpec):
+            handler = static_files(spec.directory)
+            path = f"{spec.prefix}/{{filename:.+}}"
+            yield route("GET", path, handler, access=Access.PUBLIC, name=spec.name)
+            yield route("HEAD", path, handler, access=Access.PUBLIC)
+        else:
+            yield spec
+
+
+def with_middlewares(handler: Handler, middlewares: Sequence[Middleware]) -> Handler:
+    """`handler` inside `middlewares`, the first outermost (as aiohttp applies an app's)."""
+    for middleware in reversed(middlewares):
+        handler = functools.partial(middleware, handler=handler)
+    return handler
+
+
+def static_files(directory: Path) -> Handler:
+    """A handler serving the files under `directory` at start-up by their names relative to it
+    (`app.css`, `js/x.js`): nothing from the request is joined to a path, so nothing outside
+    the directory can be reached. aiohttp's FileResponse answers (type, ETag, ranges, 304)."""
+    files = {
+        path.relative_to(directory).as_posix(): path
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+    async def static_file(request: web.Request) -> web.StreamResponse:
+        path = files.get(request.match_info["filename"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    return static_file
+
+
+async def no_route(request: web.Request) -> web.StreamResponse:
+    """The catch-all route: no other route matched. 405 with `Allow` when the path is some
+    route's and the method is not, else 404, as aiohttp's router answers (the middlewares turn
+    either into the error shape or page)."""
+    allowed: set[str] = set()
+    this = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is not this:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
+
+
+CATCH_ALL = RouteSpec("*", "/{tail:.*}", no_route, Access.PUBLIC)
 
 
 def check_route_table(app: web.Application) -> None:

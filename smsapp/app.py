@@ -22,7 +22,7 @@ from smsapp.engine.sandbox_pump import post_due_sandbox_callbacks
 from smsapp.engine.sender import Sender, SenderConfig
 from smsapp.hit_writer import hit_writer
 from smsapp.keys import CLOCK, DB, HTTP, LINK_CACHE, PROVIDER, SENDER, SETTINGS
-from smsapp.middleware import access_control, error_shape, fast_path, request_context
+from smsapp.middleware import access_control, error_shape, request_context
 from smsapp.pages import setup_templates
 from smsapp.routes import all_routes
 from smsapp.scheduler import scheduler
@@ -50,16 +50,14 @@ def create_app(
     """The app. `run_background=False` (tests) leaves out the scheduler and the send loop, whose
     work the tests drive directly with an injected clock."""
     short_hosts = ShortHosts(settings)
-    app = web.Application(
-        middlewares=[
-            fast_path,  # the redirect skips the rest
-            request_context,
-            short_host_middleware(short_hosts),  # short hosts serve links only
-            error_shape,
-            access_control,
-        ],
-        client_max_size=MAX_REQUEST_BYTES,
-    )
+    # No app-wide middlewares: the route table wraps each route in them (smsapp/access.py).
+    app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+    middlewares = [
+        request_context,
+        short_host_middleware(short_hosts),  # short hosts serve links only
+        error_shape,
+        access_control,
+    ]
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[LINK_CACHE] = LinkCache()
@@ -67,7 +65,7 @@ def create_app(
     app[WEBHOOK_COUNTERS] = WebhookCounters()  # refused and handled webhooks, for /metrics
     app[STATUS_WRITER] = StatusWriter()  # group commit of status callbacks
     setup_templates(app)
-    register_routes(app, all_routes())
+    register_routes(app, all_routes(), middlewares)
     check_route_table(app)
 
     async def database(app: web.Application) -> AsyncIterator[None]:

@@ -1,5 +1,7 @@
-"""Request middlewares, outermost first: the fast path (routes that skip the rest), correlation
-id and request log, error shape, caller resolution and the access check of the matched route."""
+"""Request middlewares, outermost first: correlation id and request log, (the short hosts'
+rules, smsapp/short_host.py,) error shape, caller resolution and the access check of the
+matched route. The route table wraps each route's handler in them (`access.register_routes`),
+except the fast-path routes'."""
 
 from __future__ import annotations
 
@@ -8,13 +10,13 @@ import re
 import time
 import uuid
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from smsapp import sessions
 from smsapp.access import CALLER, Access, Caller, Handler, enforce, is_api_request, route_access
 from smsapp.api_keys import authenticate_api_key
 from smsapp.errors import ApiError, error_response
-from smsapp.keys import CLOCK, DB, FAST_PATH_ROUTES, SESSION_TOKEN, SETTINGS
+from smsapp.keys import CLOCK, DB, SESSION_TOKEN, SETTINGS
 from smsapp.logs import request_id_var
 from smsapp.pages import render_error_page
 from smsapp.tokens import same
@@ -23,20 +25,6 @@ log = logging.getLogger("smsapp.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-@web.middleware
-async def fast_path(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Routes declared `fast_path=True` in the route table go straight to their own handler:
-    no request id, log line, error shape or caller lookup. Only the short-link redirect is one:
-    those layers cost more than the rest of its request together (docs/click-integrity.md),
-    and it logs nothing per request since every hit is stored. Such a handler answers its own
-    failures."""
-    match_info = request.match_info
-    if match_info.route in request.app[FAST_PATH_ROUTES]:
-        return await match_info.handler(request)
-    return await handler(request)
-
-
-@web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Take X-Request-ID (or make one), keep it on every log line, echo it back."""
     incoming = request.headers.get("X-Request-ID", "")
@@ -64,7 +52,6 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         request_id_var.reset(token)
 
 
-@web.middleware
 async def error_shape(request: web.Request, handler: Handler) -> web.StreamResponse:
     """ApiError → the JSON error shape; for /api, aiohttp's own 404/405/413 too."""
     try:
@@ -83,7 +70,10 @@ async def error_shape(request: web.Request, handler: Handler) -> web.StreamRespo
             }
             return error_response(exc.status, code, exc.reason, headers=kept)
         if exc.status in (403, 404, 405, 410, 413) and exc.content_type != "text/html":
-            return render_error_page(request, exc.status, exc.reason)
+            page = render_error_page(request, exc.status, exc.reason)
+            if hdrs.ALLOW in exc.headers:  # a 405 says what is allowed (RFC 9110 §15.5.6)
+                page.headers[hdrs.ALLOW] = exc.headers[hdrs.ALLOW]
+            return page
         raise
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
@@ -136,7 +126,6 @@ async def check_csrf(request: web.Request, session_token: str) -> None:
         )
 
 
-@web.middleware
 async def access_control(request: web.Request, handler: Handler) -> web.StreamResponse:
     access = route_access(request)
     if access is None:

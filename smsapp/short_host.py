@@ -176,12 +176,11 @@ SHORT_HOSTS = web.AppKey("short_hosts", ShortHosts)
 
 
 def short_host_middleware(hosts: ShortHosts) -> Middleware:
-    """The middleware for the app's middleware list: the public host passes straight through;
-    the platform's short host and the tenants' are served links only. (The redirect itself is
-    a fast-path route that no middleware sees: it applies `ShortHosts.tenant_host` and
-    `TenantHosts.tenants_of` itself.)"""
+    """The short hosts' middleware (the route table's list): the public host passes straight
+    through; the platform's short host and the tenants' are served links only. (The redirect
+    itself is a fast-path route that no middleware sees: it applies `ShortHosts.tenant_host`
+    and `TenantHosts.tenants_of` itself.)"""
 
-    @web.middleware
     async def only_links_on_short_hosts(
         request: web.Request, handler: Handler
     ) -> web.StreamResponse:

@@ -3,6 +3,7 @@ added later are covered without touching this file (except the public list, on p
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +26,8 @@ EXPECTED_PUBLIC = {
     ("POST", "/login"),
     ("GET", "/login/confirm/{token}"),
     ("POST", "/login/confirm/{token}"),
-    ("GET", "/static"),
-    ("HEAD", "/static"),
+    ("GET", "/static/{filename}"),
+    ("HEAD", "/static/{filename}"),
     ("GET", "/s/{token}"),
     ("HEAD", "/s/{token}"),
     ("GET", "/robots.txt"),
@@ -36,9 +37,11 @@ EXPECTED_PUBLIC = {
     ("POST", "/webhooks/sandbox/inbound"),
     ("GET", "/u/{token}"),
     ("POST", "/u/{token}"),
+    ("*", "/{tail}"),  # the catch-all: answers only 404 or 405 (smsapp/access.py)
 }
 PUBLIC_PATHS = re.compile(
-    r"^(/healthz|/readyz|/metrics|/login(/.*)?|/s/.*|/u/.*|/robots\.txt|/webhooks/.*|/static|/)$"
+    r"^(/healthz|/readyz|/metrics|/login(/.*)?|/s/.*|/u/.*|/robots\.txt|/webhooks/.*|/static/.*"
+    r"|/\{tail\}|/)$"
 )
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -52,7 +55,7 @@ class Endpoint:
     @property
     def url(self) -> str:
         """The path with every {param} filled with a plausible value that matches nothing."""
-        if self.template == "/static":
+        if self.template == "/static/{filename}":
             return "/static/app.css"
         return re.sub(r"\{[^}]+\}", "999999", self.template)
 
@@ -147,8 +150,56 @@ async def test_it_refuses_anonymous_callers_on_every_non_public_route(
         else:
             assert response.status == 302, endpoint
             assert response.headers["Location"].startswith("/login?next="), endpoint
+        assert "X-Request-ID" in response.headers, endpoint  # inside the middlewares
         checked += 1
     assert checked >= 10
+
+
+def test_it_has_no_app_wide_middlewares_and_wraps_every_route_but_the_fast_path_ones(
+    settings: Settings,
+) -> None:
+    """The middlewares are applied by the route table, once per route (smsapp/access.py)."""
+    from smsapp.keys import FAST_PATH_ROUTES
+
+    app = create_app(settings)
+    assert list(app.middlewares) == []
+    for route in app.router.routes():
+        wrapped = isinstance(route.handler, functools.partial)
+        assert wrapped is (route not in app[FAST_PATH_ROUTES]), route
+
+
+async def test_it_answers_404_and_405_for_pages_as_the_router_did_inside_the_middlewares(
+    client: TestClient[Any, Any],
+) -> None:
+    missing = await client.get("/no/such/page", allow_redirects=False)
+    assert missing.status == 404 and "X-Request-ID" in missing.headers
+    assert "text/html" in missing.headers["Content-Type"]
+    wrong = await client.put("/login", allow_redirects=False)
+    assert wrong.status == 405 and "X-Request-ID" in wrong.headers
+    assert set(wrong.headers["Allow"].split(",")) == {"GET", "POST"}
+    assert "text/html" in wrong.headers["Content-Type"]
+    api = await client.post("/api/short-links/Abcdefgh12", allow_redirects=False)
+    assert api.status == 405 and api.headers["Allow"] == "GET"
+    assert (await api.json())["error"]["code"] == "method_not_allowed"
+    # The redirect's path with another method: 405 too, though the redirect itself is bare.
+    post = await client.post("/s/Abcdefgh12", allow_redirects=False)
+    assert post.status == 405 and set(post.headers["Allow"].split(",")) == {"GET", "HEAD"}
+
+
+async def test_it_serves_the_static_files_by_name_and_nothing_else_under_static(
+    client: TestClient[Any, Any],
+) -> None:
+    css = await client.get("/static/app.css")
+    assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
+    assert "ETag" in css.headers and "X-Request-ID" in css.headers
+    same = await client.get("/static/app.css", headers={"If-None-Match": css.headers["ETag"]})
+    assert same.status == 304
+    head = await client.head("/static/campaign.js")
+    assert head.status == 200 and "javascript" in head.headers["Content-Type"]
+    for path in ("/static/nope.css", "/static/..%2Fpages.py", "/static/%2E%2E/app.py",
+                 "/static//app.css", "/static/"):  # fmt: skip
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 404, path
 
 
 async def test_it_refuses_a_bad_or_revoked_api_key_everywhere_but_public_routes(
