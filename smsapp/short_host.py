@@ -161,6 +161,11 @@ class ShortHosts:
     def __init__(self, settings: Settings) -> None:
         self.public = url_host(settings.public_base_url)
         self.platform = short_host(settings)
+        # Links are printed with an https:// address: every answer of theirs says HSTS.
+        self.https = any(
+            (url or "").startswith("https://")
+            for url in (settings.short_link_base_url, settings.public_base_url)
+        )
         self.tenant_hosts = TenantHosts()
 
     def tenant_host(self, request: web.Request) -> str | None:

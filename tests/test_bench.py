@@ -204,7 +204,7 @@ def test_the_request_path_benchmark_answers_every_request_and_records_every_hit(
         assert figures["requests"] == figures["answers"] == figures["redirects"] == 3 * 4 * 3
         assert len(figures["us_per_request"]) == 2
         assert all(value > 0 for value in figures["us_per_request"])
-    assert set(report["extra_us"]) == {"routing_and_middleware", "redirect", "recording"}
+    assert set(report["extra_us"]) == {"routing", "redirect", "recording"}
     assert report["every_answer_a_redirect"] is True
     assert report["hits_recorded"] == 36
     assert report["every_hit_recorded"] is True

@@ -3,7 +3,6 @@ API to make a link and read its counters."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import uuid
@@ -39,24 +38,17 @@ HEADERS = CIMultiDict(
 HEADERS_HSTS = CIMultiDict({**HEADERS, "Strict-Transport-Security": HSTS})
 
 
-@functools.cache
-def _https_configured(short_link_base_url: str | None, public_base_url: str) -> bool:
-    return any(url.startswith("https://") for url in (short_link_base_url or "", public_base_url))
-
-
 def link_headers(request: web.Request) -> CIMultiDict[str]:
-    """The headers of every answer of the redirect (pack §9), a copy of its own: a response
-    takes its headers as they are and adds to them."""
-    settings = request.app[SETTINGS]
-    if request.secure or _https_configured(settings.short_link_base_url, settings.public_base_url):
-        return HEADERS_HSTS.copy()
-    return HEADERS.copy()
+    """The headers of every answer of the redirect (pack §9); a response copies them."""
+    if request.secure or request.app[SHORT_HOSTS].https:
+        return HEADERS_HSTS
+    return HEADERS
 
 
 def redirect_to(request: web.Request, location: str) -> web.Response:
-    headers = link_headers(request)
-    headers[hdrs.LOCATION] = location
-    return web.Response(status=302, headers=headers)
+    response = web.Response(status=302, headers=link_headers(request))
+    response.headers[hdrs.LOCATION] = location
+    return response
 
 
 def page(request: web.Request, status: int, message: str) -> web.Response:
@@ -71,63 +63,61 @@ NOT_FOUND = "This link does not exist. Check that it was copied whole."
 async def follow_link(request: web.Request) -> web.StreamResponse:
     """GET (and HEAD) /s/{token}: the app's hottest path. A fast-path route (the route table
     below): no middleware sees it, so it answers its own failures with the links' branded page
-    and applies the short-host rules itself."""
+    and applies the short-host rules itself (on a tenant's own short host only that tenant's
+    links are served, smsapp/short_host.py). The hit is in the hit journal before the 302 is
+    answered (smsapp/hit_writer.py). The target comes only from the stored link: nothing in the
+    request can change where it goes."""
     try:
-        return await _follow(request)
-    except Exception:
-        request_id = uuid.uuid4().hex
-        reset = request_id_var.set(request_id)
-        try:
-            log.exception(
-                "the redirect %s %s failed (request id %s)",
-                request.method,
-                request.path,
-                request_id,
-            )
-        finally:
-            request_id_var.reset(reset)
-        response = page(request, 500, FAILED)
-        response.headers["X-Request-ID"] = request_id
-        return response
-
-
-async def _follow(request: web.Request) -> web.StreamResponse:
-    """The hit is in the hit journal before the 302 is answered (smsapp/hit_writer.py). The
-    target comes only from the stored link: nothing in the request can change where it goes.
-    On a tenant's own short host only that tenant's links are served (smsapp/short_host.py)."""
-    app = request.app
-    token = request.match_info["token"]
-    cache = app[LINK_CACHE]
-    link = cache.cached(token)
-    if link is None and TOKEN_SHAPE.fullmatch(token):
-        link = await cache.load(app[DB], token)
-    if link is None:
-        return page(request, 404, NOT_FOUND)
-    now = app[CLOCK].now()
-    hosts = app[SHORT_HOSTS]
-    host = hosts.tenant_host(request)
-    if host is not None:  # not the public host: maybe a tenant's own
-        tenants = await hosts.tenant_hosts.tenants_of(app[DB], now, host)
-        if tenants is not None and link.tenant_id not in tenants:
+        app = request.app
+        token = request.match_info["token"]
+        cache = app[LINK_CACHE]
+        link = cache.cached(token)
+        if link is None and TOKEN_SHAPE.fullmatch(token):
+            link = await cache.load(app[DB], token)
+        if link is None:
             return page(request, 404, NOT_FOUND)
-    if link.expires_at <= now:
-        fallback = await app[DB].val("short_links.fallback_url", tenant_id=link.tenant_id)
-        if fallback:
-            return redirect_to(request, str(fallback))
-        return page(request, 410, "This link has expired.")
-    headers = request.headers
-    await app[HIT_WRITER].record(
-        pending_hit(
-            token,
-            link,
-            now,
-            request.method,
-            headers.get("User-Agent"),
-            headers,
-            ip_hash(app[SETTINGS].secret_key, request.remote),
+        now = app[CLOCK].now()
+        hosts = app[SHORT_HOSTS]
+        host = hosts.tenant_host(request)
+        if host is not None:  # not the public host: maybe a tenant's own
+            tenants = await hosts.tenant_hosts.tenants_of(app[DB], now, host)
+            if tenants is not None and link.tenant_id not in tenants:
+                return page(request, 404, NOT_FOUND)
+        if link.expires_at <= now:
+            fallback = await app[DB].val("short_links.fallback_url", tenant_id=link.tenant_id)
+            if fallback:
+                return redirect_to(request, str(fallback))
+            return page(request, 410, "This link has expired.")
+        headers = request.headers
+        await app[HIT_WRITER].record(
+            pending_hit(
+                token,
+                link,
+                now,
+                request.method,
+                headers.get("User-Agent"),
+                headers,
+                ip_hash(app[SETTINGS].secret_key, request.remote),
+            )
         )
-    )
-    return redirect_to(request, link.target_url)
+        return redirect_to(request, link.target_url)
+    except Exception:
+        return failed(request)
+
+
+def failed(request: web.Request) -> web.Response:
+    """The redirect failed: logged with a request id, which the links' 500 page carries."""
+    request_id = uuid.uuid4().hex
+    reset = request_id_var.set(request_id)
+    try:
+        log.exception(
+            "the redirect %s %s failed (request id %s)", request.method, request.path, request_id
+        )
+    finally:
+        request_id_var.reset(reset)
+    response = page(request, 500, FAILED)
+    response.headers["X-Request-ID"] = request_id
+    return response
 
 
 async def robots_txt(request: web.Request) -> web.StreamResponse:
