@@ -31,11 +31,20 @@ READ_BYTES = 1024 * 1024  # the most one fold reads of a segment
 
 @dataclass(frozen=True)
 class Chunk:
-    """Whole lines of a segment, from byte `start` to byte `end`."""
+    """Whole lines of a segment, from byte `start` to byte `end`: `data`, each line ending in a
+    newline, kept as read (a fold passes them on whole; only a failed one splits them)."""
 
-    lines: list[bytes]
+    data: bytes
     start: int
     end: int
+
+    @property
+    def lines(self) -> list[bytes]:
+        return self.data.splitlines()
+
+    @property
+    def count(self) -> int:
+        return self.data.count(b"\n")
 
 
 def read_chunk(path: Path, start: int, until: int | None = None) -> Chunk:
@@ -44,11 +53,11 @@ def read_chunk(path: Path, start: int, until: int | None = None) -> Chunk:
     reads as empty."""
     limit = READ_BYTES if until is None else min(READ_BYTES, until - start)
     if limit <= 0:
-        return Chunk([], start, start)
+        return Chunk(b"", start, start)
     try:
         fh = open(path, "rb")
     except FileNotFoundError:
-        return Chunk([], start, start)
+        return Chunk(b"", start, start)
     with fh:
         fh.seek(start)
         data = fh.read(limit)
@@ -58,7 +67,7 @@ def read_chunk(path: Path, start: int, until: int | None = None) -> Chunk:
                 break
             data += more
     end = data.rfind(b"\n") + 1  # 0 when there is no whole line
-    return Chunk(data[:end].splitlines(), start, start + end)
+    return Chunk(data[:end], start, start + end)
 
 
 class HitJournal:

@@ -47,7 +47,7 @@ from smsapp.click_rules import request_reason
 from smsapp.clock import Clock
 from smsapp.db import Database, Executor
 from smsapp.db.sqlite import stored_value
-from smsapp.hit_journal import SEGMENT_BYTES, HitJournal, Orphan, orphans, read_chunk
+from smsapp.hit_journal import SEGMENT_BYTES, Chunk, HitJournal, Orphan, orphans, read_chunk
 from smsapp.keys import CLOCK, DB, LINK_CACHE, SETTINGS
 from smsapp.short_links import USER_AGENT_KEPT, Link
 
@@ -128,23 +128,25 @@ class Folded:
     unreadable: int
 
 
-def _readable(segment: Path, lines: list[bytes]) -> list[bytes]:
-    """The lines that are journaled hits; the others are logged. Only after a fold failed:
-    a segment is written whole lines at a time, so an unreadable one means a damaged file."""
+def _readable(segment: Path, chunk: Chunk) -> bytes:
+    """The chunk's lines that are journaled hits; the others are logged. Only after a fold
+    failed: a segment is written whole lines at a time, so an unreadable one means a damaged
+    file."""
     kept = []
-    for line in lines:
+    for line in chunk.lines:
         try:
             parse_line(line)
         except ValueError:  # orjson.JSONDecodeError is one
             log.error("skipped an unreadable line of the hit journal %s: %r", segment, line[:200])
         else:
-            kept.append(line)
-    return kept
+            kept.append(line + b"\n")
+    return b"".join(kept)
 
 
-def _hits_json(lines: list[bytes]) -> str:
-    """The fold's `:hits`: the lines, each a JSON array, as one JSON array."""
-    return (b"[" + b",".join(lines) + b"]").decode()
+def _hits_json(lines: bytes) -> str:
+    """The fold's `:hits`: whole lines, each a JSON array, as one JSON array (one pass over
+    the bytes; no object per line)."""
+    return "[" + lines[:-1].replace(b"\n", b",").decode() + "]"
 
 
 async def _fold_chunk(
@@ -158,18 +160,21 @@ async def _fold_chunk(
         chunk = read_chunk(segment, start, until)
         if chunk.end == start:
             return Folded(start, 0, [], 0)
-        lines = _readable(segment, chunk.lines) if check else chunk.lines
+        lines, unreadable = chunk.data, 0
+        if check:
+            lines = _readable(segment, chunk)
+            unreadable = chunk.count - lines.count(b"\n")
         gone, folded = await _fold_lines(tx, db.dialect, lines) if lines else ([], 0)
         await tx.run("hit_journal.advance", name=segment.name, folded=chunk.end, now=now)
-    return Folded(chunk.end, folded, gone, len(chunk.lines) - len(lines))
+    return Folded(chunk.end, folded, gone, unreadable)
 
 
-async def _fold_lines(tx: Executor, dialect: str, lines: list[bytes]) -> tuple[list[str], int]:
-    """Decide and write the journaled hits `lines` (`short_links.fold…`): the tokens of those
-    whose link is gone, and how many hits were written. PostgreSQL does it in one statement;
-    SQLite writes the hits, deciding them as it inserts, then the events and counters from the
-    rows it has just written."""
-    hits = _hits_json(lines)
+async def _fold_lines(tx: Executor, dialect: str, lines: bytes) -> tuple[list[str], int]:
+    """Decide and write the journaled hits `lines` (whole lines: `short_links.fold…`): the
+    tokens of those whose link is gone, and how many hits were written. PostgreSQL does it in
+    one statement; SQLite writes the hits, deciding them as it inserts, then the events and
+    counters from the rows it has just written."""
+    hits, count = _hits_json(lines), lines.count(b"\n")
     if dialect == "postgresql":
         rows = await tx.all("short_links.fold", hits=hits)
     else:
@@ -177,8 +182,8 @@ async def _fold_lines(tx: Executor, dialect: str, lines: list[bytes]) -> tuple[l
         written = await tx.run("short_links.fold_hits", hits=hits)
         await tx.run("short_links.fold_clicked", before=before)  # before fold_counts
         await tx.run("short_links.fold_counts", before=before)
-        rows = [] if written == len(lines) else await tx.all("short_links.fold_gone", hits=hits)
-    return [row["token"] for row in rows], len(lines) - sum(int(row["hits"]) for row in rows)
+        rows = [] if written == count else await tx.all("short_links.fold_gone", hits=hits)
+    return [row["token"] for row in rows], count - sum(int(row["hits"]) for row in rows)
 
 
 class HitWriter:

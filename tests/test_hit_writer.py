@@ -6,6 +6,7 @@ dropped and its token forgotten; closing folds everything."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -110,6 +111,13 @@ def test_the_ip_hash_is_hmac_sha256_of_the_address() -> None:
     assert ip_hash("k" * 40, "127.0.0.1") != ip_hash("j" * 40, "127.0.0.1")
 
 
+def test_the_folds_hits_are_the_lines_as_one_json_array() -> None:
+    from smsapp.hit_writer import _hits_json
+
+    assert json.loads(_hits_json(b'["a",1]\n["b",2]\n')) == [["a", 1], ["b", 2]]
+    assert json.loads(_hits_json(b'["a",1]\n')) == [["a", 1]]
+
+
 # --- The journal's files (pure) --------------------------------------------------------------
 
 
@@ -117,6 +125,8 @@ def test_a_chunk_holds_whole_lines_only_and_stops_at_until(tmp_path: Path) -> No
     path = tmp_path / "segment.jsonl"
     path.write_bytes(b"one\ntwo\nthr")  # the last line is torn: never answered, never read
     assert hit_journal.read_chunk(path, 0).lines == [b"one", b"two"]
+    assert hit_journal.read_chunk(path, 0).data == b"one\ntwo\n"
+    assert hit_journal.read_chunk(path, 0).count == 2
     assert hit_journal.read_chunk(path, 0).end == 8
     assert hit_journal.read_chunk(path, 4).lines == [b"two"]
     assert hit_journal.read_chunk(path, 0, until=4).lines == [b"one"]
