@@ -7,8 +7,9 @@
     admin   … admin
     operator  a platform operator (a flag on the user; creates tenants, sees the Ops page)
 
-Handlers never check roles themselves: `access_middleware` enforces the declared class before
-the handler runs, and `check_route_table` refuses to start an app with an undeclared route.
+Handlers never check roles themselves: `middleware.access_control` enforces the declared class
+before the handler runs, and `check_route_table` refuses to start an app with an undeclared
+route.
 
 The middlewares (smsapp/middleware.py) are declared here too: `register_routes` wraps each
 route's handler in them as it adds the route, once, where aiohttp would on every request with

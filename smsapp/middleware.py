@@ -1,7 +1,7 @@
-"""Request middlewares, outermost first: correlation id and request log, (the short hosts'
-rules, smsapp/short_host.py,) error shape, caller resolution and the access check of the
-matched route. The route table wraps each route's handler in them (`access.register_routes`),
-except the fast-path routes'."""
+"""Request middlewares, outermost first: correlation id and request log, the short hosts' rules
+(smsapp/short_host.py), error shape, caller resolution and the access check of the matched
+route. The route table wraps each route's handler in them (`access.register_routes`), except
+the fast-path routes'."""
 
 from __future__ import annotations
 
