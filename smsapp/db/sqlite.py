@@ -154,17 +154,22 @@ async def _connect(path: Path, *, writer: bool, query_only: bool = True) -> aios
         # names its type in its alias: `min(t) AS "until [TIMESTAMPTZ]"` (SQLite variant).
         detect_types=sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES,
     )
-    conn.row_factory = _dict_row  # type: ignore[assignment]
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    if writer:
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = NORMAL")
-        # Checkpoints are the checkpointer's (below), not a commit's: a commit that checkpoints
-        # copies pages back and syncs the file while every writer waits for it.
-        await conn.execute("PRAGMA wal_autocheckpoint = 0")
-    elif query_only:
-        await conn.execute("PRAGMA query_only = ON")
+    try:
+        conn.row_factory = _dict_row  # type: ignore[assignment]
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        if writer:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            # Checkpoints are the checkpointer's (below), not a commit's: a commit that
+            # checkpoints copies pages back and syncs the file while every writer waits for it.
+            await conn.execute("PRAGMA wal_autocheckpoint = 0")
+        elif query_only:
+            await conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        # Closed, or its thread (not a daemon) would keep the process from ever exiting.
+        await conn.close()
+        raise
     return conn
 
 
@@ -331,9 +336,18 @@ class SqliteDatabase:
     @classmethod
     async def open(cls, path: Path) -> SqliteDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, writer=True)
-        readers = [await _connect(path, writer=False) for _ in range(READERS)]
-        checkpointer = Checkpointer(await _connect(path, writer=False, query_only=False))
+        opened: list[aiosqlite.Connection] = []
+        try:
+            opened.append(await _connect(path, writer=True))
+            for _ in range(READERS):
+                opened.append(await _connect(path, writer=False))
+            opened.append(await _connect(path, writer=False, query_only=False))
+        except BaseException:
+            for conn in opened:  # a database that cannot open leaves no thread behind
+                await conn.close()
+            raise
+        writer, *readers, checkpointing = opened
+        checkpointer = Checkpointer(checkpointing)
         checkpointer.start()
         return cls(path, writer, readers, checkpointer)
 
