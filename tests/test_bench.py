@@ -215,3 +215,38 @@ def test_it_refuses_bad_request_path_benchmark_options(cli: Cli) -> None:
         result = cli("bench", "request-path", option, "0")
         assert result.code == 1
         assert option in result.err
+
+
+def test_it_runs_the_fold_benchmark_counting_every_hit_once(
+    cli: Cli, backend: str, pg_available: bool, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend == "postgresql" and not pg_available:
+        pytest.skip("PostgreSQL is not reachable")
+    monkeypatch.setattr(
+        bench_scratch, "scratch_database_name", lambda: f"smsapp_bench_fold_{run_id}"
+    )
+    args = ["bench", "fold", "--links", "20", "--hits", "150", "--folds", "3"]
+    if backend == "postgresql":
+        args += ["--backend", "postgresql", "--pg-url", PG_SERVER_URL]
+    result = cli(*args)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert (report["benchmark"], report["backend"]) == ("fold", backend)
+    assert (report["links"], report["hits_per_fold"], report["folds"]) == (20, 150, 3)
+    expected = {"wall_us_per_hit", "process_cpu_us_per_hit"}
+    if backend == "postgresql":
+        expected.add("postgresql_cpu_us_per_hit")  # PostgreSQL runs on this machine
+    for side in ("ours", "ceiling"):
+        assert set(report[side]) == expected
+        assert report[side]["wall_us_per_hit"] > 0
+        assert all(value >= 0 for value in report[side].values())  # CPU: in 10 ms ticks
+    assert report["ratio"] > 0
+    assert report["hits_folded"] == 450
+    assert report["counters_exact"] is True
+
+
+def test_it_refuses_bad_fold_benchmark_options(cli: Cli) -> None:
+    for option in ("--links", "--hits", "--folds", "--gap-us"):
+        result = cli("bench", "fold", option, "0")
+        assert result.code == 1
+        assert option in result.err

@@ -55,6 +55,12 @@ BENCHMARKS: dict[str, Benchmark] = {
             "smsapp.bench.redirect",
         ),
         Benchmark(
+            "fold",
+            "the hit writer's fold alone: what a journaled hit costs the database, against "
+            "the same hits inserted with nothing decided",
+            "smsapp.bench.fold",
+        ),
+        Benchmark(
             "request-path",
             "the event loop's CPU time per GET /s/{token}, in one process without the network, "
             "against a bare aiohttp 302; where the app's extra goes",
