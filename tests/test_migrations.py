@@ -609,24 +609,62 @@ async def test_0011_adds_the_indexes_of_a_campaigns_links_and_a_jobs_costs_and_r
 ) -> None:
     added = {"short_links_campaign", "costs_send_job"}
 
-    async def indexes() -> set[str]:
-        db = await open_database(database_url)
-        try:
-            if db.dialect == "sqlite":
-                query = "SELECT name FROM sqlite_master WHERE type = 'index'"
-            else:
-                query = (
-                    "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()"
-                )
-            return {str(row["name"]) for row in await db.all(Sql(query))}
-        finally:
-            await db.close()
-
-    applied = await indexes()
+    applied = await index_names(database_url)
     redo_migration(database_url, "0011_indexes_for_campaign_links_and_job_costs", apply_again=False)
-    rolled_back = await indexes()
+    rolled_back = await index_names(database_url)
     redo_migration(database_url, "0011_indexes_for_campaign_links_and_job_costs")
 
     assert added <= applied
     assert rolled_back == applied - added
-    assert await indexes() == applied
+    assert await index_names(database_url) == applied
+
+
+async def test_0012_indexes_hits_by_link_alone_and_rolls_back_to_link_and_time(
+    database_url: DatabaseUrl,
+) -> None:
+    applied = await index_names(database_url)
+    redo_migration(database_url, "0012_hits_index_by_link", apply_again=False)
+    rolled_back = await index_names(database_url)
+    redo_migration(database_url, "0012_hits_index_by_link")
+
+    assert "short_link_hits_link" in applied and "short_link_hits_link_time" not in applied
+    assert rolled_back == applied - {"short_link_hits_link"} | {"short_link_hits_link_time"}
+    assert await index_names(database_url) == applied
+    db = await open_database(database_url)
+    try:
+        columns = await index_columns(db, "short_link_hits_link")
+    finally:
+        await db.close()
+    assert columns == ["short_link_id"]
+
+
+async def index_names(url: DatabaseUrl) -> set[str]:
+    db = await open_database(url)
+    try:
+        if db.dialect == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            query = "SELECT indexname AS name FROM pg_indexes WHERE schemaname = current_schema()"
+        return {str(row["name"]) for row in await db.all(Sql(query))}
+    finally:
+        await db.close()
+
+
+async def index_columns(db: Database, index: str) -> list[str]:
+    """The columns of `index`, in key order."""
+    if db.dialect == "sqlite":
+        rows = await db.all(
+            Sql("SELECT name FROM pragma_index_info(:index) ORDER BY seqno"), index=index
+        )
+    else:
+        rows = await db.all(
+            Sql(
+                "SELECT a.attname AS name FROM pg_index i"
+                " JOIN pg_class c ON c.oid = i.indexrelid"
+                " JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) ON true"
+                " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+                " WHERE c.relname = :index ORDER BY k.n"
+            ),
+            index=index,
+        )
+    return [str(row["name"]) for row in rows]

@@ -77,7 +77,7 @@ FROM decided d ORDER BY d.short_link_id, d.ord;
 -- A link's first human hit of the fold (the smallest id), when it had none before: the CLICKED
 -- event, in the order of their times. Before fold_counts, which sets first_clicked_at.
 -- Here and in fold_counts the fold's hits are found by id (NOT INDEXED): left to itself, SQLite
--- reads the whole (short_link_id, at) index to skip sorting the GROUP BY — every hit ever
+-- reads the whole short_link_id index to skip sorting the GROUP BY — every hit ever
 -- stored, each fold (tests/test_query_plans.py).
 -- name: fold_clicked [sqlite]
 INSERT INTO events (tenant_id, campaign_id, contact_id, send_job_id, type, occurred_at, data,
