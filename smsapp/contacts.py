@@ -354,10 +354,12 @@ async def update_contact(
 
 
 async def erase_contact(tx: Executor, clock: Clock, *, tenant_id: int, contact_id: int) -> None:
-    """Remove the person's data and keep the row (pack §2, §17). The do-not-contact entry of
-    the number stays as it is: an erased person who opted out stays opted out. Safe to repeat."""
+    """Remove the person's data and keep the row (pack §2, §17), with what else held it: their
+    jobs' texts, their inbound texts and the webhooks that brought them, our texts to their
+    number, their import lines (docs/contacts.md). The do-not-contact entry of the number
+    stays as it is: an erased person who opted out stays opted out. Safe to repeat."""
     now = clock.now()
-    await get_contact(tx, tenant_id=tenant_id, contact_id=contact_id)
+    phone = (await get_contact(tx, tenant_id=tenant_id, contact_id=contact_id))["phone_e164"]
     await tx.run("contacts.erase", tenant_id=tenant_id, id=contact_id, now=now)
     await tx.run("contacts.erase_job_bodies", tenant_id=tenant_id, id=contact_id, now=now)
     cancelled = await tx.all(
@@ -375,7 +377,12 @@ async def erase_contact(tx: Executor, clock: Clock, *, tenant_id: int, contact_i
             now=now,
         )
     await tx.run("contacts.erase_event_data", tenant_id=tenant_id, id=contact_id)
+    await tx.run("contacts.erase_inbound_webhook_payloads", tenant_id=tenant_id, id=contact_id)
     await tx.run("contacts.erase_inbound_messages", tenant_id=tenant_id, id=contact_id)
+    await tx.run("contacts.erase_import_rows", tenant_id=tenant_id, id=contact_id, phone=phone)
+    if phone is not None:  # None: erased before, and these went then
+        await tx.run("contacts.cancel_outbox_messages", tenant_id=tenant_id, phone=phone, now=now)
+        await tx.run("contacts.erase_outbox_messages", tenant_id=tenant_id, phone=phone, now=now)
 
 
 def changed_fields(body: dict[str, Any]) -> list[str]:

@@ -36,6 +36,7 @@ from tests.conftest import TenantFactory, TenantFixture
 from tests.support_db import GatedDatabase
 from tests.test_campaigns import add_contact, queue, template
 from tests.test_campaigns import campaign as create_campaign
+from tests.test_import import commit, dry_run
 from tests.webhook_support import (
     OUR_NUMBER,
     PERSON,
@@ -709,3 +710,69 @@ async def test_a_busy_stop_lock_holds_up_only_the_opt_outs_it_concerns(
         "opt_out", "reply", "opt_out", "reply",
     ]  # fmt: skip
     assert sorted(r["tenant_id"] for r in await dnc(db)) == sorted([acme.id, beta.id])
+
+
+# --- Erasure ---------------------------------------------------------------------------------
+
+
+async def test_erasing_a_person_who_texted_us_leaves_their_number_and_words_nowhere(
+    client: Client, clock: ManualClock, acme: TenantFixture
+) -> None:
+    """Imported (and in an upload not yet committed), they text STOP — confirmed and sent —
+    then HELP, whose answer waits in the outbox. Erased, their number and texts are gone from
+    the import lines, the inbound webhooks as received and our texts to them; the waiting answer
+    is cancelled, the upload commits without them, and another person's rows are untouched."""
+    db = client.app[DB]
+    csv = (
+        "Mobile,Email,First Name,Last Name,State,Tags,Tier\n"
+        "0412 345 678,ann@example.com,Ann,Lee,NSW,vip,gold\n"
+        "0413 000 111,bob@example.com,Bob,Ray,VIC,,\n"
+    )
+    status, imported = await dry_run(client, acme, csv)
+    assert status == 201, imported
+    assert (await commit(client, acme, imported["import_id"]))[0] == 200
+    status, pending = await dry_run(client, acme, csv.replace("Ann,Lee", "Ann,Li"))
+    assert status == 201, pending
+    ann = await db.val(Sql("SELECT id FROM contacts WHERE phone_e164 = :p"), p=PERSON)
+    await text_us(client, "STOP", sid="SMstop")
+    await db.run(Sql("UPDATE outbox SET processed_at = :now, attempt_id = 'a1'"), now=clock.now())
+    await text_us(client, "HELP", sid="SMhelp")
+
+    erased = await client.delete(f"/api/contacts/{ann}", headers=acme.auth("admin"))
+    assert erased.status == 200, await erased.text()
+
+    lines = await all_rows(
+        db, "SELECT import_batch_id AS batch, row_number, data, raw, decision, reasons, "
+        "contact_id, previous_phone_e164 FROM import_rows ORDER BY import_batch_id, row_number",
+    )  # fmt: skip
+    anns = [line for line in lines if line["row_number"] == 2]
+    assert [(line["decision"], line["reasons"]) for line in anns] == [
+        ("create", []),  # committed: the decision that was applied stays
+        ("invalid_phone", ["erased"]),  # not committed: it can no longer bring them back
+    ]
+    for line in anns:
+        assert line["data"] == {"row": 2, "phone_raw": "", "phone_e164": None, "problem": "erased"}
+        assert (line["raw"], line["previous_phone_e164"]) == ([], None)
+    bobs = [line for line in lines if line["row_number"] == 3]
+    assert [line["raw"][2] for line in bobs] == ["Bob", "Bob"]
+    [inbound_payloads] = [
+        [r["payload"] for r in await all_rows(db, "SELECT payload FROM webhook_events")]
+    ]
+    assert inbound_payloads == [{"erased": True}, {"erased": True}]
+    texts = await all_rows(
+        db, "SELECT purpose, to_e164, payload, processed_at IS NOT NULL AS done, last_error "
+        "FROM outbox ORDER BY id",
+    )  # fmt: skip
+    assert [(t["purpose"], t["to_e164"], t["payload"], bool(t["done"]), t["last_error"])
+            for t in texts] == [
+        ("optout_confirmation", None, {"erased": True}, True, None),
+        ("help_reply", None, {"erased": True}, True, "erased"),
+    ]  # fmt: skip
+    everything = [lines, inbound_payloads, texts,
+                  await all_rows(db, "SELECT from_e164, body FROM inbound_messages")]  # fmt: skip
+    assert PERSON not in repr(everything) and "412345678" not in repr(everything)
+    assert "Ann" not in repr(everything) and "ann@example.com" not in repr(everything)
+
+    assert (await commit(client, acme, pending["import_id"]))[0] == 200
+    phones = await all_rows(db, "SELECT phone_e164 FROM contacts ORDER BY id")
+    assert [p["phone_e164"] for p in phones] == [None, "+61413000111"]

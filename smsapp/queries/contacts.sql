@@ -133,6 +133,54 @@ WHERE tenant_id = :tenant_id AND contact_id = :id
 UPDATE inbound_messages SET body = '[erased]', from_e164 = '[erased]'
 WHERE tenant_id = :tenant_id AND contact_id = :id;
 
+-- The inbound webhooks that brought their texts, as received (their number, their words).
+-- name: erase_inbound_webhook_payloads
+UPDATE webhook_events SET payload = '{"erased": true}'
+WHERE id IN (SELECT webhook_event_id FROM inbound_messages
+             WHERE tenant_id = :tenant_id AND contact_id = :id AND webhook_event_id IS NOT NULL);
+
+-- Our own texts to their number (opt-out confirmations, HELP answers): those not yet claimed
+-- by the dispatcher are cancelled (there is no number to send them to any more), then every
+-- one not in flight loses its number and payload. A row claimed and not yet settled keeps
+-- them: its send, or the reconciliation of a send a dead process left, still needs them.
+-- name: cancel_outbox_messages
+UPDATE outbox SET processed_at = :now, last_error = 'erased', updated_at = :now
+WHERE tenant_id = :tenant_id AND to_e164 = :phone
+  AND processed_at IS NULL AND attempt_id IS NULL;
+
+-- name: erase_outbox_messages
+UPDATE outbox SET to_e164 = NULL, payload = '{"erased": true}', updated_at = :now
+WHERE tenant_id = :tenant_id AND to_e164 = :phone AND processed_at IS NOT NULL;
+
+-- The lines of the tenant's imports that held them: theirs (contact_id), or with their number
+-- as read or as the number a row replaced. The row stays (a batch's counts still reconcile)
+-- as an invalid line with nothing of the person in it; in a batch not yet committed it is
+-- decided `invalid_phone` (reason `erased`), so committing the batch later cannot bring them
+-- back.
+-- name: erase_import_rows [sqlite]
+UPDATE import_rows
+SET data = json_object('row', row_number, 'phone_raw', '', 'phone_e164', NULL,
+                       'problem', 'erased'),
+    raw = '[]', previous_phone_e164 = NULL,
+    decision = CASE WHEN b.status = 'dry_run' THEN 'invalid_phone' ELSE decision END,
+    reasons = CASE WHEN b.status = 'dry_run' THEN '["erased"]' ELSE reasons END
+FROM import_batches AS b
+WHERE b.id = import_rows.import_batch_id AND b.tenant_id = :tenant_id
+  AND (import_rows.contact_id = :id OR import_rows.data ->> '$.phone_e164' = :phone
+       OR import_rows.previous_phone_e164 = :phone);
+
+-- name: erase_import_rows [postgresql]
+UPDATE import_rows AS r
+SET data = jsonb_build_object('row', r.row_number, 'phone_raw', '', 'phone_e164', NULL,
+                              'problem', 'erased'),
+    raw = '[]', previous_phone_e164 = NULL,
+    decision = CASE WHEN b.status = 'dry_run' THEN 'invalid_phone' ELSE r.decision END,
+    reasons = CASE WHEN b.status = 'dry_run' THEN CAST('["erased"]' AS jsonb) ELSE r.reasons END
+FROM import_batches AS b
+WHERE b.id = r.import_batch_id AND b.tenant_id = :tenant_id
+  AND (r.contact_id = :id OR r.data ->> 'phone_e164' = CAST(:phone AS text)
+       OR r.previous_phone_e164 = CAST(:phone AS text));
+
 -- name: timeline
 SELECT type, occurred_at, campaign_id, data
 FROM events
