@@ -873,4 +873,17 @@ async def test_on_postgresql_the_counters_updates_mostly_leave_the_links_indexes
         assert await writer.fold() == len(links)
     writer.journal.close(folded=True)
     assert counting.updated == 4 * len(links)
-    assert counting.heap_only >= 0.6 * counting.updated, (counting.heap_only, counting.updated)
+    # A fold's update is heap-only when the page has room, which needs the old versions of
+    # earlier folds pruned; a transaction that holds an id anywhere on the server (another
+    # database too: a second test run, say) keeps them, and makes about a third HOT.
+    holding = await db.all(
+        Sql(
+            "SELECT datname, state, left(query, 80) AS query FROM pg_stat_activity"
+            " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+        )
+    )
+    assert counting.heap_only >= 0.6 * counting.updated, (
+        counting.heap_only,
+        counting.updated,
+        f"transactions elsewhere on the server: {holding}",
+    )
