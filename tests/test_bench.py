@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -18,6 +20,32 @@ from tests.test_cli import Cli, cli, restore_logging
 __all__ = ["cli", "restore_logging"]  # fixtures shared with test_cli
 
 MEASURES = ("point_reads", "bulk_insert")
+
+BenchRun = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def run_bench(
+    cli: Cli, backend: str, pg_available: bool, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> BenchRun:
+    """`run_bench("db", "--rows", "200")`: `smsapp bench` on the test's backend, its report.
+    Its scratch database is named for this run (`smsapp_bench_<name>_<run id>`), so that
+    benchmarks run by others on the server don't count."""
+    if backend == "postgresql" and not pg_available:
+        pytest.skip("PostgreSQL is not reachable")
+
+    def run(name: str, *options: str) -> dict[str, Any]:
+        scratch = f"smsapp_bench_{name}_{run_id}"
+        monkeypatch.setattr(bench_scratch, "scratch_database_name", lambda: scratch)
+        args = ["bench", name, *options]
+        if backend == "postgresql":
+            args += ["--backend", "postgresql", "--pg-url", PG_SERVER_URL]
+        result = cli(*args)
+        assert result.code == 0, result.err
+        report: dict[str, Any] = json.loads(result.out)
+        return report
+
+    return run
 
 
 def test_it_lists_the_benchmarks_with_a_description(cli: Cli) -> None:
@@ -43,19 +71,9 @@ def test_it_raises_value_error_for_an_unknown_name(tmp_path: Path) -> None:
 
 
 def test_it_runs_the_db_benchmark_and_prints_figures_beside_their_ceilings(
-    cli: Cli, backend: str, pg_available: bool, run_id: str, monkeypatch: pytest.MonkeyPatch
+    run_bench: BenchRun, backend: str, run_id: str
 ) -> None:
-    if backend == "postgresql" and not pg_available:
-        pytest.skip("PostgreSQL is not reachable")
-    # A name of our own, so that benchmarks run by others on the server don't count.
-    scratch = f"smsapp_bench_test_{run_id}"
-    monkeypatch.setattr(bench_scratch, "scratch_database_name", lambda: scratch)
-    args = ["bench", "db", "--rows", "200"]
-    if backend == "postgresql":
-        args += ["--backend", "postgresql", "--pg-url", PG_SERVER_URL]
-    result = cli(*args)
-    assert result.code == 0, result.err
-    report = json.loads(result.out)
+    report = run_bench("db", "--rows", "200")
     assert report["benchmark"] == "db"
     assert report["backend"] == backend
     assert report["rows"] == 200
@@ -66,6 +84,7 @@ def test_it_runs_the_db_benchmark_and_prints_figures_beside_their_ceilings(
         assert figure["ceiling"] > 0
         assert figure["ratio"] == pytest.approx(figure["ours"] / figure["ceiling"], abs=0.01)
     if backend == "postgresql":
+        scratch = f"smsapp_bench_db_{run_id}"
         assert not database_exists(scratch), "the scratch database was not dropped"
 
 
@@ -132,19 +151,9 @@ def test_it_refuses_bad_redirect_benchmark_options(cli: Cli) -> None:
 
 
 def test_it_runs_the_send_benchmark_draining_every_job_through_the_gates(
-    cli: Cli, backend: str, pg_available: bool, run_id: str, monkeypatch: pytest.MonkeyPatch
+    run_bench: BenchRun, backend: str
 ) -> None:
-    if backend == "postgresql" and not pg_available:
-        pytest.skip("PostgreSQL is not reachable")
-    monkeypatch.setattr(
-        bench_scratch, "scratch_database_name", lambda: f"smsapp_bench_send_{run_id}"
-    )
-    args = ["bench", "send", "--jobs", "300"]
-    if backend == "postgresql":
-        args += ["--backend", "postgresql", "--pg-url", PG_SERVER_URL]
-    result = cli(*args)
-    assert result.code == 0, result.err
-    report = json.loads(result.out)
+    report = run_bench("send", "--jobs", "300")
     assert (report["benchmark"], report["backend"], report["jobs"]) == ("send", backend, 300)
     # Every job ends sent or skipped (the DNC gate at send time finds some): none left over.
     assert sum(report["statuses"].values()) == 300
@@ -210,27 +219,23 @@ def test_the_request_path_benchmark_answers_every_request_and_records_every_hit(
     assert report["every_hit_recorded"] is True
 
 
-def test_it_refuses_bad_request_path_benchmark_options(cli: Cli) -> None:
-    for option in ("--connections", "--rounds", "--repeats", "--links"):
-        result = cli("bench", "request-path", option, "0")
-        assert result.code == 1
-        assert option in result.err
+@pytest.mark.parametrize(
+    ("benchmark", "option"),
+    [("request-path", option) for option in ("--connections", "--rounds", "--repeats", "--links")]
+    + [("fold", option) for option in ("--links", "--hits", "--folds", "--gap-us")],
+)
+def test_it_refuses_a_benchmark_option_below_its_minimum(
+    cli: Cli, benchmark: str, option: str
+) -> None:
+    result = cli("bench", benchmark, option, "0")
+    assert result.code == 1
+    assert option in result.err
 
 
 def test_it_runs_the_fold_benchmark_counting_every_hit_once(
-    cli: Cli, backend: str, pg_available: bool, run_id: str, monkeypatch: pytest.MonkeyPatch
+    run_bench: BenchRun, backend: str
 ) -> None:
-    if backend == "postgresql" and not pg_available:
-        pytest.skip("PostgreSQL is not reachable")
-    monkeypatch.setattr(
-        bench_scratch, "scratch_database_name", lambda: f"smsapp_bench_fold_{run_id}"
-    )
-    args = ["bench", "fold", "--links", "20", "--hits", "150", "--folds", "3"]
-    if backend == "postgresql":
-        args += ["--backend", "postgresql", "--pg-url", PG_SERVER_URL]
-    result = cli(*args)
-    assert result.code == 0, result.err
-    report = json.loads(result.out)
+    report = run_bench("fold", "--links", "20", "--hits", "150", "--folds", "3")
     assert (report["benchmark"], report["backend"]) == ("fold", backend)
     assert (report["links"], report["hits_per_fold"], report["folds"]) == (20, 150, 3)
     expected = {"wall_us_per_hit", "process_cpu_us_per_hit"}
@@ -243,10 +248,3 @@ def test_it_runs_the_fold_benchmark_counting_every_hit_once(
     assert report["ratio"] > 0
     assert report["hits_folded"] == 450
     assert report["counters_exact"] is True
-
-
-def test_it_refuses_bad_fold_benchmark_options(cli: Cli) -> None:
-    for option in ("--links", "--hits", "--folds", "--gap-us"):
-        result = cli("bench", "fold", option, "0")
-        assert result.code == 1
-        assert option in result.err
