@@ -27,6 +27,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ class Meter:
         self.cpu: list[float] = []
         self.database_cpu: list[float] = []
 
-    async def measure(self, step: Any, hits: int) -> None:
+    async def measure(self, step: Awaitable[object], hits: int) -> None:
         pg_before = postgres_cpu_seconds() if self._postgresql else None
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         await step
@@ -117,6 +118,11 @@ async def _measure(url: DatabaseUrl, data_dir: Path, args: argparse.Namespace) -
         gap = timedelta(microseconds=args.gap_us)
         postgresql = url.dialect == "postgresql"
         ours, ceiling = Meter(postgresql), Meter(postgresql)
+
+        async def insert_bare(hits_json: str) -> None:
+            async with db.transaction() as tx:
+                await tx.run(CEILING[url.dialect], tenant_id=tenant_id, hits=hits_json)
+
         for _ in range(args.folds):
             hits = []
             for _ in range(args.hits):
@@ -126,12 +132,7 @@ async def _measure(url: DatabaseUrl, data_dir: Path, args: argparse.Namespace) -
             await asyncio.gather(*(writer.record(hit) for hit in hits))
             await ours.measure(writer.fold(), len(hits))
             as_json = "[" + ",".join(journal_line(hit).decode() for hit in hits) + "]"
-
-            async def insert_bare(as_json: str = as_json) -> None:
-                async with db.transaction() as tx:
-                    await tx.run(CEILING[url.dialect], tenant_id=tenant_id, hits=as_json)
-
-            await ceiling.measure(insert_bare(), len(hits))
+            await ceiling.measure(insert_bare(as_json), len(hits))
         writer.journal.close(folded=True)
         counted = await db.one(
             Sql(
