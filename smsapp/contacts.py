@@ -377,7 +377,7 @@ async def erase_contact(tx: Executor, clock: Clock, *, tenant_id: int, contact_i
             now=now,
         )
     await tx.run("contacts.erase_event_data", tenant_id=tenant_id, id=contact_id)
-    await tx.run("contacts.erase_inbound_webhook_payloads", tenant_id=tenant_id, id=contact_id)
+    await tx.run("contacts.erase_webhook_payloads", tenant_id=tenant_id, id=contact_id, phone=phone)
     await tx.run("contacts.erase_inbound_messages", tenant_id=tenant_id, id=contact_id)
     await tx.run("contacts.erase_import_rows", tenant_id=tenant_id, id=contact_id, phone=phone)
     if phone is not None:  # None: erased before, and these went then

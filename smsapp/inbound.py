@@ -259,7 +259,10 @@ async def record_batch(
             raise LocksBusy([
                 n for n, i in enumerate(items) if i.changes_list and i.tenant_id == busy
             ]) from None  # fmt: skip
-        keys = [EventKey(i.message.provider, i.message.event_id, i.message.payload) for i in items]
+        keys = [
+            EventKey(m.provider, m.event_id, m.provider_message_id, m.payload)
+            for m in (i.message for i in items)
+        ]
         claimed = await claim_many(tx, keys, kind="inbound", now=now)
         live: list[_Item] = []
         for item, event_id in zip(items, claimed, strict=True):

@@ -52,16 +52,19 @@ async def claim(
     provider: Provider,
     event_id: str,
     kind: Kind,
+    message_id: str | None,
     payload: dict[str, Any],
     now: datetime,
     outcome: str | None = None,
 ) -> int:
-    """Record the event (its id), or raise Duplicate when it was recorded before."""
+    """Record the event (its id), or raise Duplicate when it was recorded before. `message_id`:
+    the provider's id of the message it is about (a contact's erasure finds it by that)."""
     new_id = await tx.val(
         "webhook_events.insert",
         provider=provider,
         provider_event_id=event_id[:MAX_EVENT_ID],
         kind=kind,
+        message_id=message_id,
         payload=payload,
         outcome=outcome,
         now=now,
@@ -79,6 +82,7 @@ async def set_outcome(tx: Executor, event_id: int, outcome: str) -> None:
 class EventKey:
     provider: Provider
     event_id: str
+    message_id: str | None  # the provider's id of the message it is about
     payload: dict[str, Any]
 
 
@@ -95,6 +99,7 @@ async def claim_many(
             "webhook_events.claim_many",
             provider=[keys[i][0] for i in order],
             event_id=[keys[i][1] for i in order],
+            message_id=[events[i].message_id for i in order],
             payload=[json_dumps(events[i].payload) for i in order],
             kind=kind,
             now=now,
@@ -103,7 +108,12 @@ async def claim_many(
         rows = await tx.all(
             "webhook_events.claim_many",
             rows=[
-                {"provider": keys[i][0], "event_id": keys[i][1], "payload": events[i].payload}
+                {
+                    "provider": keys[i][0],
+                    "event_id": keys[i][1],
+                    "message_id": events[i].message_id,
+                    "payload": events[i].payload,
+                }
                 for i in order
             ],
             kind=kind,

@@ -638,6 +638,42 @@ async def test_0012_indexes_hits_by_link_alone_and_rolls_back_to_link_and_time(
     assert columns == ["short_link_id"]
 
 
+async def test_0013_gives_callbacks_stored_before_it_their_message_id_from_their_payload(
+    database_url: DatabaseUrl, clock: ManualClock
+) -> None:
+    redo_migration(database_url, "0013_webhook_events_message_id", apply_again=False)
+    db = await open_database(database_url)
+    try:
+        for provider, key, payload in (
+            ("twilio", "SM1:delivered", {"MessageSid": "SM1", "To": "+61412345678"}),
+            ("sandbox", "msg_2", {"message_id": "SB2", "to": "+61412345678"}),
+            ("twilio", "token-3", {"AccountSid": "AC1"}),
+        ):
+            await db.run(
+                Sql(
+                    "INSERT INTO webhook_events (provider, provider_event_id, kind, payload,"
+                    " received_at, created_at) VALUES (:p, :k, 'status', :payload, :now, :now)"
+                ),
+                p=provider, k=key, payload=payload, now=clock.now(),
+            )  # fmt: skip
+    finally:
+        await db.close()
+
+    in_child_process(database_url, "apply_migrations")
+
+    db = await open_database(database_url)
+    try:
+        rows = await db.all(
+            Sql("SELECT provider_event_id, message_id FROM webhook_events ORDER BY id")
+        )
+    finally:
+        await db.close()
+    assert [(r["provider_event_id"], r["message_id"]) for r in rows] == [
+        ("SM1:delivered", "SM1"), ("msg_2", "SB2"), ("token-3", None),
+    ]  # fmt: skip
+    assert "webhook_events_message" in await index_names(database_url)
+
+
 async def index_names(url: DatabaseUrl) -> set[str]:
     db = await open_database(url)
     try:

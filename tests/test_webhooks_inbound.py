@@ -49,6 +49,7 @@ from tests.webhook_support import (
     sandbox_post,
     twilio_inbound_params,
     twilio_post,
+    twilio_status_params,
     webhook_settings,
 )
 
@@ -714,14 +715,23 @@ async def test_a_busy_stop_lock_holds_up_only_the_opt_outs_it_concerns(
 
 # --- Erasure ---------------------------------------------------------------------------------
 
+BOB = "+61413000111"
+
+
+async def status_callback(client: Client, reference: str, sid: str, to: str) -> None:
+    params = {**twilio_status_params(sid, "delivered"), "To": to}
+    response = await twilio_post(client, f"/webhooks/twilio/status?ref={reference}", params)
+    assert response.status == 200, await response.text()
+
 
 async def test_erasing_a_person_who_texted_us_leaves_their_number_and_words_nowhere(
     client: Client, clock: ManualClock, acme: TenantFixture
 ) -> None:
-    """Imported (and in an upload not yet committed), they text STOP — confirmed and sent —
-    then HELP, whose answer waits in the outbox. Erased, their number and texts are gone from
-    the import lines, the inbound webhooks as received and our texts to them; the waiting answer
-    is cancelled, the upload commits without them, and another person's rows are untouched."""
+    """Imported (and in an upload not yet committed), sent a campaign message (its status
+    callback in), they text STOP — confirmed, sent, its status callback in — then HELP, whose
+    answer waits in the outbox. Erased, their number and texts are gone from the import lines,
+    the callbacks as received and our texts to them; the waiting answer is cancelled, the upload
+    commits without them, and another person's rows are untouched."""
     db = client.app[DB]
     csv = (
         "Mobile,Email,First Name,Last Name,State,Tags,Tier\n"
@@ -734,8 +744,19 @@ async def test_erasing_a_person_who_texted_us_leaves_their_number_and_words_nowh
     status, pending = await dry_run(client, acme, csv.replace("Ann,Lee", "Ann,Li"))
     assert status == 201, pending
     ann = await db.val(Sql("SELECT id FROM contacts WHERE phone_e164 = :p"), p=PERSON)
+    bob = await db.val(Sql("SELECT id FROM contacts WHERE phone_e164 = :p"), p=BOB)
+    spring = await campaign(db, clock, acme.id)
+    for contact_id, sid, to in ((ann, "SMann", PERSON), (bob, "SMbob", BOB)):
+        sent = await job(db, clock, acme.id, campaign_id=spring, contact_id=contact_id,
+                         status="sent", provider_message_id=sid)  # fmt: skip
+        await status_callback(client, sent.attempt_id, sid, to)
     await text_us(client, "STOP", sid="SMstop")
-    await db.run(Sql("UPDATE outbox SET processed_at = :now, attempt_id = 'a1'"), now=clock.now())
+    await db.run(
+        Sql("UPDATE outbox SET processed_at = :now, attempt_id = 'a1', "
+            "provider_message_id = 'SMconfirm'"),
+        now=clock.now(),
+    )  # fmt: skip
+    await status_callback(client, "a1", "SMconfirm", PERSON)
     await text_us(client, "HELP", sid="SMhelp")
 
     erased = await client.delete(f"/api/contacts/{ann}", headers=acme.auth("admin"))
@@ -755,10 +776,17 @@ async def test_erasing_a_person_who_texted_us_leaves_their_number_and_words_nowh
         assert (line["raw"], line["previous_phone_e164"]) == ([], None)
     bobs = [line for line in lines if line["row_number"] == 3]
     assert [line["raw"][2] for line in bobs] == ["Bob", "Bob"]
-    [inbound_payloads] = [
-        [r["payload"] for r in await all_rows(db, "SELECT payload FROM webhook_events")]
-    ]
-    assert inbound_payloads == [{"erased": True}, {"erased": True}]
+    callbacks = await all_rows(
+        db, "SELECT kind, message_id, payload FROM webhook_events ORDER BY id"
+    )
+    assert [(c["kind"], c["message_id"]) for c in callbacks] == [
+        ("status", "SMann"), ("status", "SMbob"), ("inbound", "SMstop"),
+        ("status", "SMconfirm"), ("inbound", "SMhelp"),
+    ]  # fmt: skip
+    assert [c["payload"] == {"erased": True} for c in callbacks] == [
+        True, False, True, True, True,
+    ]  # fmt: skip
+    assert callbacks[1]["payload"]["To"] == BOB
     texts = await all_rows(
         db, "SELECT purpose, to_e164, payload, processed_at IS NOT NULL AS done, last_error "
         "FROM outbox ORDER BY id",
@@ -768,11 +796,11 @@ async def test_erasing_a_person_who_texted_us_leaves_their_number_and_words_nowh
         ("optout_confirmation", None, {"erased": True}, True, None),
         ("help_reply", None, {"erased": True}, True, "erased"),
     ]  # fmt: skip
-    everything = [lines, inbound_payloads, texts,
+    everything = [lines, callbacks[:1] + callbacks[2:], texts,
                   await all_rows(db, "SELECT from_e164, body FROM inbound_messages")]  # fmt: skip
     assert PERSON not in repr(everything) and "412345678" not in repr(everything)
     assert "Ann" not in repr(everything) and "ann@example.com" not in repr(everything)
 
     assert (await commit(client, acme, pending["import_id"]))[0] == 200
     phones = await all_rows(db, "SELECT phone_e164 FROM contacts ORDER BY id")
-    assert [p["phone_e164"] for p in phones] == [None, "+61413000111"]
+    assert [p["phone_e164"] for p in phones] == [None, BOB]

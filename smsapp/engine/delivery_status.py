@@ -90,8 +90,8 @@ async def record_status(db: Database, clock: Clock, callback: StatusCallback) ->
             if job is None:
                 outcome = "outbox" if is_outbox else "unknown_message"
                 await claim(tx, provider=callback.provider, event_id=callback.event_id,
-                            kind="status", payload=callback.payload, now=now,
-                            outcome=outcome)  # fmt: skip
+                            kind="status", message_id=callback.provider_message_id,
+                            payload=callback.payload, now=now, outcome=outcome)  # fmt: skip
                 return outcome
             opted_out = callback.error_code == OPTED_OUT_AT_CARRIER and job["phone_e164"]
             if opted_out:
@@ -101,7 +101,8 @@ async def record_status(db: Database, clock: Clock, callback: StatusCallback) ->
                                  reason=f"provider error {OPTED_OUT_AT_CARRIER}",
                                  created_by=None)  # fmt: skip
             event_id = await claim(tx, provider=callback.provider, event_id=callback.event_id,
-                                   kind="status", payload=callback.payload, now=now)  # fmt: skip
+                                   kind="status", message_id=callback.provider_message_id,
+                                   payload=callback.payload, now=now)  # fmt: skip
             outcome = await advance_job(tx, job, callback, now=now)
             await set_outcome(tx, event_id, outcome)
             return outcome
@@ -184,7 +185,8 @@ async def record_batch(
     now = clock.now()
     outcomes = ["duplicate"] * len(callbacks)
     async with db.transaction() as tx:
-        keys = [EventKey(c.provider, c.event_id, c.payload) for c in callbacks]
+        keys = [EventKey(c.provider, c.event_id, c.provider_message_id, c.payload)
+                for c in callbacks]  # fmt: skip
         claimed = await claim_many(tx, keys, kind="status", now=now)
         event_ids = {i: event_id for i, event_id in enumerate(claimed) if event_id is not None}
         live = list(event_ids)

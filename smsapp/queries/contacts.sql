@@ -133,11 +133,22 @@ WHERE tenant_id = :tenant_id AND contact_id = :id
 UPDATE inbound_messages SET body = '[erased]', from_e164 = '[erased]'
 WHERE tenant_id = :tenant_id AND contact_id = :id;
 
--- The inbound webhooks that brought their texts, as received (their number, their words).
--- name: erase_inbound_webhook_payloads
+-- The provider's callbacks as received (their number, their words): those that brought their
+-- texts, and the status callbacks of our messages to them (campaign jobs, and texts to their
+-- number from the outbox), found by the message's id. Before the outbox's rows are erased.
+-- name: erase_webhook_payloads
 UPDATE webhook_events SET payload = '{"erased": true}'
-WHERE id IN (SELECT webhook_event_id FROM inbound_messages
-             WHERE tenant_id = :tenant_id AND contact_id = :id AND webhook_event_id IS NOT NULL);
+WHERE id IN (
+  SELECT webhook_event_id FROM inbound_messages
+  WHERE tenant_id = :tenant_id AND contact_id = :id AND webhook_event_id IS NOT NULL
+  UNION
+  SELECT w.id FROM webhook_events AS w
+  WHERE w.message_id IN (
+    SELECT provider_message_id FROM send_jobs
+    WHERE tenant_id = :tenant_id AND contact_id = :id AND provider_message_id IS NOT NULL
+    UNION
+    SELECT provider_message_id FROM outbox
+    WHERE tenant_id = :tenant_id AND to_e164 = :phone AND provider_message_id IS NOT NULL));
 
 -- Our own texts to their number (opt-out confirmations, HELP answers): those not yet claimed
 -- by the dispatcher are cancelled (there is no number to send them to any more), then every

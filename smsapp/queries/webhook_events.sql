@@ -3,8 +3,9 @@
 
 -- Answers the new row's id, or nothing when the event was recorded before.
 -- name: insert
-INSERT INTO webhook_events (provider, provider_event_id, kind, payload, outcome, received_at, created_at)
-VALUES (:provider, :provider_event_id, :kind, :payload, :outcome, :now, :now)
+INSERT INTO webhook_events (provider, provider_event_id, kind, message_id, payload, outcome,
+                            received_at, created_at)
+VALUES (:provider, :provider_event_id, :kind, :message_id, :payload, :outcome, :now, :now)
 ON CONFLICT (provider, provider_event_id) DO NOTHING
 RETURNING id;
 
@@ -16,19 +17,22 @@ UPDATE webhook_events SET outcome = :outcome WHERE id = :id RETURNING id;
 -- caller, so two batches that share a key never wait on each other in opposite orders).
 -- Answers the rows it inserted; an event recorded before answers nothing.
 -- name: claim_many [sqlite]
-INSERT INTO webhook_events (provider, provider_event_id, kind, payload, outcome, received_at, created_at)
+INSERT INTO webhook_events (provider, provider_event_id, kind, message_id, payload, outcome,
+                            received_at, created_at)
 SELECT json_extract(value, '$.provider'), json_extract(value, '$.event_id'), :kind,
-       json_extract(value, '$.payload'), NULL, :now, :now
+       json_extract(value, '$.message_id'), json_extract(value, '$.payload'), NULL, :now, :now
 FROM json_each(:rows) WHERE true
 ON CONFLICT (provider, provider_event_id) DO NOTHING
 RETURNING id, provider, provider_event_id;
 
 -- name: claim_many [postgresql]
-INSERT INTO webhook_events (provider, provider_event_id, kind, payload, outcome, received_at, created_at)
-SELECT u.provider, u.event_id, CAST(:kind AS TEXT), CAST(u.payload AS JSONB), NULL,
+INSERT INTO webhook_events (provider, provider_event_id, kind, message_id, payload, outcome,
+                            received_at, created_at)
+SELECT u.provider, u.event_id, CAST(:kind AS TEXT), u.message_id, CAST(u.payload AS JSONB), NULL,
        CAST(:now AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)
-FROM unnest(CAST(:provider AS text[]), CAST(:event_id AS text[]), CAST(:payload AS text[]))
-  WITH ORDINALITY AS u(provider, event_id, payload, n)
+FROM unnest(CAST(:provider AS text[]), CAST(:event_id AS text[]), CAST(:message_id AS text[]),
+            CAST(:payload AS text[]))
+  WITH ORDINALITY AS u(provider, event_id, message_id, payload, n)
 ORDER BY u.n
 ON CONFLICT (provider, provider_event_id) DO NOTHING
 RETURNING id, provider, provider_event_id;
