@@ -355,9 +355,10 @@ async def update_contact(
 
 async def erase_contact(tx: Executor, clock: Clock, *, tenant_id: int, contact_id: int) -> None:
     """Remove the person's data and keep the row (pack §2, §17), with what else held it: their
-    jobs' texts, their inbound texts and the webhooks that brought them, our texts to their
-    number, their import lines (docs/contacts.md). The do-not-contact entry of the number
-    stays as it is: an erased person who opted out stays opted out. Safe to repeat."""
+    jobs' texts, their inbound texts, the provider's callbacks about their messages either way,
+    our outbox texts to their number, their import lines (docs/contacts.md). The
+    do-not-contact entry of the number stays as it is: an erased person who opted out stays
+    opted out. Safe to repeat."""
     now = clock.now()
     phone = (await get_contact(tx, tenant_id=tenant_id, contact_id=contact_id))["phone_e164"]
     await tx.run("contacts.erase", tenant_id=tenant_id, id=contact_id, now=now)
